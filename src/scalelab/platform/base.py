@@ -1,0 +1,76 @@
+"""The platform interface: what the platform-free core needs from where things run.
+
+A component is described once (`ComponentLaunch`) and any platform can bring
+it up: the local platform as a process, the Kubernetes platform as a pod.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """How the core reaches the infrastructure a platform brought up."""
+
+    bootstrap: str
+    prometheus_url: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"bootstrap": self.bootstrap, "prometheus": self.prometheus_url, **self.extra}
+
+
+@dataclass(frozen=True)
+class ComponentLaunch:
+    """A scalelab component to run: a Python module with arguments and a metrics port."""
+
+    name: str
+    role: str
+    module: str
+    args: list[str]
+    scrape: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Platform(ABC):
+    """Bring infrastructure and components up, watch them, collect logs, tear down."""
+
+    name: str
+
+    @abstractmethod
+    def start_infrastructure(self) -> Endpoints:
+        """Start broker and monitoring; return once they are ready for real."""
+
+    @abstractmethod
+    def start_component(self, launch: ComponentLaunch) -> None:
+        """Start a component; its metrics endpoint is scraped by the platform's Prometheus."""
+
+    @abstractmethod
+    def stop_component(self, name: str, timeout: float = 30.0) -> int | None:
+        """Ask a component to stop (SIGTERM, drain) and return its exit code."""
+
+    @abstractmethod
+    def kill_component(self, name: str) -> None:
+        """Kill a component without warning (failure experiments)."""
+
+    @abstractmethod
+    def wait_scraped(self, timeout: float) -> None:
+        """Return once Prometheus has scraped every target at least once."""
+
+    @abstractmethod
+    def check_health(self) -> None:
+        """Raise ComponentError if a component died unexpectedly."""
+
+    @abstractmethod
+    def mark_may_finish(self, name: str) -> None:
+        """Declare that a component ends on its own; a clean exit is then not a failure."""
+
+    @abstractmethod
+    def component_pids(self) -> dict[str, int]:
+        """Process ids by component name (for CPU accounting), where the platform has them."""
+
+    @abstractmethod
+    def teardown(self) -> None:
+        """Stop everything this platform started; never leaves a process behind."""

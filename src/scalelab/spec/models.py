@@ -1,0 +1,125 @@
+"""The experiment spec: one pydantic model per section, unknown keys rejected.
+
+Sections follow Theodolite's split between what is deployed (platform, broker,
+monitoring, workload) and how it is driven (source, load, slo, repetitions).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from scalelab.load.config import LoadSpec, SourceSpec
+from scalelab.spec.types import Seconds, SecondsOrZero
+
+def _default_source() -> SourceSpec:
+    return TypeAdapter(SourceSpec).validate_python({"kind": "synthetic"})
+
+
+class Section(BaseModel):
+    """Base of every spec section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LocalPorts(Section):
+    broker: int = Field(0, ge=0, le=65535, description="Kafka client port; 0 picks a free one.")
+    controller: int = Field(0, ge=0, le=65535, description="KRaft controller port; 0 = free.")
+    broker_metrics: int = Field(0, ge=0, le=65535, description="JMX exporter port; 0 = free.")
+    prometheus: int = Field(0, ge=0, le=65535, description="Prometheus HTTP port; 0 = free.")
+    node_exporter: int = Field(0, ge=0, le=65535, description="Node exporter port; 0 = free.")
+
+
+class PlatformSpec(Section):
+    kind: Literal["local", "kubernetes"] = Field(
+        "local", description="Where components run: processes on this machine, or a cluster."
+    )
+    ports: LocalPorts = Field(default_factory=LocalPorts, description="Local ports (0 = free).")
+    kubeconfig: str | None = Field(None, description="Kubernetes: path to the kubeconfig.")
+    context: str | None = Field(None, description="Kubernetes: kubeconfig context to use.")
+    namespace: str = Field("scalelab", description="Kubernetes: namespace for the run's objects.")
+
+
+class BrokerSpec(Section):
+    partitions: int = Field(2, ge=1, le=10_000, description="Partitions of the input topic.")
+    replication: int = Field(1, ge=1, description="Replication factor of every topic.")
+    retention: Seconds = Field(3600, description="Topic retention (e.g. '1h').")
+    storage: Literal["fresh", "reuse"] = Field(
+        "fresh", description="'fresh' formats the KRaft log per run; 'reuse' keeps it."
+    )
+    heap_mb: int = Field(512, ge=128, description="JVM heap of the broker in MiB.")
+    bootstrap: str | None = Field(
+        None, description="Use an existing Kafka cluster at this address instead of starting one."
+    )
+    input_topic: str = Field("scalelab.input", description="Topic the producer writes frames to.")
+    output_topic: str = Field("scalelab.output", description="Topic workers write results to.")
+    dead_letter_topic: str = Field(
+        "scalelab.dead-letter", description="Topic for frames that cannot be decoded."
+    )
+
+
+class MetricQuery(Section):
+    name: str = Field(description="Name of the exported series.")
+    query: str = Field(description="PromQL expression.")
+    step: Seconds | None = Field(None, description="Resolution; defaults to the scrape interval.")
+
+
+class MonitoringSpec(Section):
+    scrape_interval: Seconds = Field(1, description="How often Prometheus scrapes every target.")
+    retention: Seconds = Field(15 * 86400, description="How long local Prometheus keeps data.")
+    node_exporter: bool = Field(True, description="Run the node exporter (host CPU, memory).")
+    metrics: list[MetricQuery] | None = Field(
+        None, description="Metric profile to export; default: every series scraped in the run."
+    )
+
+
+class YoloWorkload(Section):
+    kind: Literal["yolo"] = Field("yolo", description="YOLO detection on ONNX Runtime.")
+    model: str = Field(
+        "yolov8n",
+        description="A built-in demo model name (built offline on first use) or a path to .onnx/.pt.",
+    )
+    workers: int = Field(2, ge=1, le=256, description="Worker processes in one consumer group.")
+    threads: int = Field(1, ge=1, le=256, description="ONNX Runtime intra-op threads per worker.")
+    batch_size: int = Field(1, ge=1, le=256, description="Frames per inference call.")
+    max_batch_wait: SecondsOrZero = Field(
+        0.05, description="Longest wait for a batch to fill before running a partial one."
+    )
+    imgsz: int = Field(640, ge=32, description="Model input size (square, multiple of 32).")
+    conf_threshold: float = Field(0.25, ge=0, le=1, description="Detection score threshold.")
+    iou_threshold: float = Field(0.45, ge=0, le=1, description="NMS IoU threshold.")
+    device: Literal["cpu", "gpu"] = Field("cpu", description="Execution provider.")
+    drain_timeout: Seconds = Field(
+        60, description="After load, wait at most this long for the consumer lag to reach zero."
+    )
+
+
+class SloSpec(Section):
+    latency_p99: Seconds | None = Field(None, description="End-to-end p99 latency ceiling.")
+    latency_p95: Seconds | None = Field(None, description="End-to-end p95 latency ceiling.")
+    min_throughput_ratio: float | None = Field(
+        None, gt=0, le=1, description="Achieved/target rate below which the SLO is missed."
+    )
+
+
+class ExperimentSpec(Section):
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="Experiment name: lowercase letters, digits and '-', used in the run id.",
+    )
+    description: str = Field("", description="Free text kept in the run record.")
+    platform: PlatformSpec = Field(default_factory=PlatformSpec)
+    broker: BrokerSpec = Field(default_factory=BrokerSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    workload: YoloWorkload = Field(default_factory=YoloWorkload)
+    source: SourceSpec = Field(
+        default_factory=lambda: _default_source(), description="Where frames come from."
+    )
+    load: LoadSpec = Field(description="The rate profile the producer follows.")
+    slo: SloSpec = Field(default_factory=SloSpec)
+    repetitions: int = Field(1, ge=1, le=1000, description="How many times the run is repeated.")
+    base_dir: Path | None = Field(
+        None, exclude=True, description="Directory of the spec file (relative paths resolve here)."
+    )
