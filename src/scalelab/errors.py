@@ -23,6 +23,8 @@ class SpecProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}: " if self.file and self.line else ""
+        if self.file and not self.line:
+            where = f"{self.file}: "
         shown = f" (got {self.value!r})" if self.value is not None else ""
         return f"{where}{self.path}: {self.message}{shown}"
 

@@ -51,24 +51,11 @@ def check_distinct_topics(spec: ExperimentSpec) -> list[SpecProblem]:
     return [SpecProblem("broker", "input, output and dead-letter topics must differ")]
 
 
-def check_warmup_shorter_than_duration(spec: ExperimentSpec) -> list[SpecProblem]:
-    if spec.load.warmup < spec.load.duration:
-        return []
-    return [
-        SpecProblem(
-            "load.warmup",
-            f"must be shorter than load.duration ({spec.load.duration:g} s)",
-            value=spec.load.warmup,
-        )
-    ]
-
-
 CHECKS: list[Check] = [
     check_partitions_cover_workers,
     check_imgsz_multiple_of_32,
     check_replication_local,
     check_distinct_topics,
-    check_warmup_shorter_than_duration,
 ]
 
 

@@ -135,7 +135,7 @@ def _find_line(tree: CommentedMap, keys: list[str]) -> tuple[str, int | None]:
     line = 1
     for key in keys:
         if isinstance(node, CommentedMap) and key in node:
-            line = node.lc.key(key)[0] + 1
+            line = _key_line(node, key, line)
             node = node[key]
             shown.append(key)
         elif isinstance(node, CommentedSeq) and key.isdigit() and int(key) < len(node):
@@ -148,6 +148,14 @@ def _find_line(tree: CommentedMap, keys: list[str]) -> tuple[str, int | None]:
             shown.append(key)
             node = None
     return ".".join(shown), line
+
+
+def _key_line(node: CommentedMap, key: str, fallback: int) -> int:
+    """The key's line; keys added by --set have none, so the section's line stands."""
+    try:
+        return int(node.lc.key(key)[0]) + 1
+    except (KeyError, TypeError):
+        return fallback
 
 
 def _is_union_tag(node: CommentedMap, key: str) -> bool:

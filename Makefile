@@ -1,0 +1,59 @@
+# scalelab: every set-up step a fresh Debian 12 machine needs, idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KAFKA_STAMP := kafka/lib/.fetched
+
+.PHONY: setup venv kafka prometheus demo test lint unit integration clean reset
+
+setup: venv kafka prometheus
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Apache Kafka (KRaft) and the Prometheus JMX exporter agent, pinned in kafka/pom.xml.
+kafka: $(KAFKA_STAMP)
+$(KAFKA_STAMP): kafka/pom.xml
+	@command -v java >/dev/null || { echo "java is missing: apt-get install openjdk-17-jre-headless"; exit 1; }
+	@command -v mvn >/dev/null || { echo "mvn is missing: apt-get install maven"; exit 1; }
+	rm -rf kafka/lib
+	cd kafka && mvn -q -B dependency:copy-dependencies -DoutputDirectory=lib -DincludeScope=runtime
+	@touch $(KAFKA_STAMP)
+
+# Prometheus and the node exporter from Debian's packages, only when missing.
+prometheus:
+	@if command -v prometheus >/dev/null && command -v prometheus-node-exporter >/dev/null; then \
+		echo "prometheus and prometheus-node-exporter: already installed"; \
+	else \
+		echo "installing Debian packages prometheus and prometheus-node-exporter (scalelab starts them itself, bound to 127.0.0.1)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus prometheus-node-exporter >/dev/null; \
+		$$SUDO systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true; \
+	fi
+
+demo: setup
+	$(BIN)/scalelab run examples/quickstart.yaml
+
+test: setup
+	$(BIN)/pytest -q tests
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+reset: venv
+	$(BIN)/scalelab reset
+
+clean:
+	rm -rf $(VENV) kafka/lib .scalelab .pytest_cache .mypy_cache .ruff_cache

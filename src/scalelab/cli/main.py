@@ -1,0 +1,23 @@
+"""The `scalelab` command: one short module per subcommand, logic in the library."""
+
+from __future__ import annotations
+
+import typer
+
+from scalelab.cli import model, run_cmd, runs_cmds, spec_cmds, stack_cmds
+
+app = typer.Typer(
+    name="scalelab",
+    help="Controlled, reproducible performance-and-energy experiments.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.command()(spec_cmds.validate)
+app.command()(spec_cmds.schema)
+app.command()(run_cmd.run)
+app.command()(stack_cmds.up)
+app.command()(stack_cmds.down)
+app.command()(stack_cmds.status)
+app.command()(stack_cmds.reset)
+app.command()(runs_cmds.ls)
+app.add_typer(model.app, name="model", help="Build and inspect detection models.")

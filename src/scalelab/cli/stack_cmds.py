@@ -1,0 +1,81 @@
+"""`scalelab up`, `down`, `status`, `reset`: the stack left running between commands."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from scalelab.cli.common import SetOption, console, handle_errors
+from scalelab.run import stack
+from scalelab.run.session import RunSession
+from scalelab.spec.loader import load_spec
+
+
+@handle_errors
+def up(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
+    set_: SetOption = None,
+) -> None:
+    """Bring the stack up (broker, Prometheus, node exporter) and leave it running."""
+    if stack.read_stack() is not None:
+        console.print("[yellow]a stack is already running[/yellow]: `scalelab down` first")
+        raise typer.Exit(1)
+    parsed = load_spec(spec, set_ or [])
+    with console.status("starting broker and monitoring..."), RunSession(
+        parsed, spec, detached=True
+    ) as session:
+        endpoints = session.start_stack()
+        session.keep_running = True
+    setup = session.record.window("setup")
+    took = (setup[1] - setup[0]).total_seconds() if setup else 0.0
+    console.print(f"[green]up[/green] in {took:.1f} s  run {session.id}")
+    for name, url in endpoints.to_dict().items():
+        console.print(f"  {name:<12} {url}")
+    console.print("stop with `scalelab down`")
+
+
+@handle_errors
+def down() -> None:
+    """Stop the stack `scalelab up` started and close its run record."""
+    state, stopped = stack.bring_down()
+    if state is None:
+        console.print("nothing is running")
+        return
+    for proc in stopped:
+        console.print(f"stopped {proc.name} (pid {proc.pid})")
+    console.print(f"[green]down[/green] run {state['run_id']}")
+
+
+@handle_errors
+def status() -> None:
+    """What is running: components, pids, ports, since when."""
+    procs = stack.process_states()
+    if not procs:
+        console.print("nothing is running")
+        return
+    table = Table("component", "pid", "state", "ports", "since", "run")
+    for proc in procs:
+        state = "[green]running[/green]" if proc.alive else "[red]gone[/red]"
+        ports = ", ".join(f"{k}={v}" for k, v in proc.ports.items())
+        table.add_row(proc.name, str(proc.pid), state, ports, _since(proc.started), proc.run_id)
+    console.print(table)
+
+
+def _since(started: str) -> str:
+    moment = datetime.fromisoformat(started.replace("Z", "+00:00"))
+    seconds = int((datetime.now(UTC) - moment).total_seconds())
+    return f"{started} ({seconds // 60} min {seconds % 60} s ago)"
+
+
+@handle_errors
+def reset() -> None:
+    """Remove whatever an earlier run left: processes, pid files, stale broker storage."""
+    stopped = stack.reset()
+    for proc in stopped:
+        how = "stopped" if proc.alive else "removed stale pid file of"
+        console.print(f"{how} {proc.name} (pid {proc.pid}, run {proc.run_id})")
+    console.print("[green]clean[/green]")

@@ -1,0 +1,60 @@
+"""What every component process shares: arguments, the resolved spec, metrics, stop signal."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from prometheus_client import start_http_server
+from ruamel.yaml import YAML
+
+from scalelab.spec.models import ExperimentSpec
+
+# Message headers on the input topic (ARCHITECTURE.md), values are ASCII.
+H_RUN_ID = "run_id"
+H_SEQ = "seq"
+H_SOURCE = "source"
+H_INTENDED = "intended_ns"
+H_SENT = "sent_ns"
+H_REASON = "reason"
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--spec", type=Path, required=True, help="the run's resolved spec.yaml")
+    parser.add_argument("--base-dir", type=Path, default=None, help="directory of the user's spec")
+    parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap address")
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--metrics-port", type=int, required=True)
+    return parser
+
+
+def load_resolved_spec(path: Path, base_dir: Path | None) -> ExperimentSpec:
+    spec = ExperimentSpec.model_validate(YAML(typ="safe").load(path.read_text()))
+    spec.base_dir = base_dir
+    return spec
+
+
+def serve_metrics(port: int) -> None:
+    """Expose this process's metrics on loopback only."""
+    start_http_server(port, addr="127.0.0.1")
+
+
+def stop_event() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so loops finish their current work and exit."""
+    event = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        event.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return event
+
+
+def header_dict(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
+    return {key: (value or b"").decode("ascii", "replace") for key, value in headers or []}

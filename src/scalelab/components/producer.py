@@ -1,0 +1,213 @@
+"""The load generator: frames into the input topic on an open-loop schedule.
+
+Every message has an intended send time from the rate profile. The producer
+waits for it, never for "1/rate after the last send", so there is no drift;
+when it falls behind it sends at once and records the lag instead of quietly
+slowing down (coordinated omission). Both times travel in the headers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from confluent_kafka import KafkaError, Message, Producer
+from prometheus_client import Counter, Gauge, Histogram
+
+from scalelab.components import common
+from scalelab.load.profiles import make_profile, send_times, target_rate
+from scalelab.load.sources import make_source
+
+SENT = Counter("scalelab_producer_messages_total", "Messages handed to Kafka")
+ACKED = Counter("scalelab_producer_acked_total", "Messages acknowledged by the broker")
+BYTES = Counter("scalelab_producer_bytes_total", "Frame bytes acknowledged by the broker")
+ERRORS = Counter("scalelab_producer_send_errors_total", "Messages the broker did not take")
+TARGET = Gauge("scalelab_producer_target_rate", "Target rate, messages per second")
+ACHIEVED = Gauge("scalelab_producer_achieved_rate", "Messages sent in the last second")
+LAG = Gauge("scalelab_producer_schedule_lag_seconds", "How late the last send was")
+LAG_HIST = Histogram(
+    "scalelab_producer_schedule_lag_hist_seconds",
+    "Schedule lag of every send",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+)
+
+
+def producer_config(bootstrap: str) -> dict[str, object]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "linger.ms": 2,
+        "acks": "all",
+        "enable.idempotence": True,
+        "compression.type": "none",
+        "queue.buffering.max.kbytes": 1024 * 1024,
+        "message.max.bytes": 16 * 1024 * 1024,
+        "log_level": 3,
+    }
+
+
+@dataclass
+class SendStats:
+    """What the producer did, second by second (written to producer.json at the end)."""
+
+    sent: int = 0
+    acked: int = 0
+    errors: int = 0
+    bytes: int = 0
+    per_second: dict[int, int] = field(default_factory=dict)
+    lags: list[float] = field(default_factory=list)
+    error_samples: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        with self.lock:
+            if error is not None:
+                self.errors += 1
+                ERRORS.inc()
+                if len(self.error_samples) < 10:
+                    self.error_samples.append(str(error))
+                return
+            self.acked += 1
+            size = len(message.value() or b"")
+            self.bytes += size
+        ACKED.inc()
+        BYTES.inc(size)
+
+    def record_send(self, second: int, lag: float) -> None:
+        with self.lock:
+            self.sent += 1
+            self.per_second[second] = self.per_second.get(second, 0) + 1
+            self.lags.append(lag)
+        SENT.inc()
+        LAG.set(lag)
+        LAG_HIST.observe(lag)
+
+
+class Schedule:
+    """The shared, lock-guarded open-loop schedule: (sequence number, intended offset)."""
+
+    def __init__(self, offsets: Iterator[float]):
+        self._offsets = enumerate(offsets)
+        self._lock = threading.Lock()
+
+    def next(self) -> tuple[int, float] | None:
+        with self._lock:
+            return next(self._offsets, None)
+
+
+def send_loop(
+    producer: Producer, schedule: Schedule, frames: Iterator[bytes], frames_lock: threading.Lock,
+    ctx: dict[str, object], stats: SendStats, stop: threading.Event,
+) -> None:
+    """One producer thread: wait for each intended time (never sleep past it), then send."""
+    start_ns = int(ctx["start_ns"])  # type: ignore[call-overload]
+    topic, run_id, source = str(ctx["topic"]), str(ctx["run_id"]), str(ctx["source"])
+    while not stop.is_set():
+        item = schedule.next()
+        if item is None:
+            return
+        seq, offset = item
+        intended = start_ns + int(offset * 1e9)
+        _sleep_until(intended, stop)
+        with frames_lock:
+            frame = next(frames)
+        sent = time.time_ns()
+        headers = [
+            (common.H_RUN_ID, run_id.encode()), (common.H_SEQ, str(seq).encode()),
+            (common.H_SOURCE, source.encode()), (common.H_INTENDED, str(intended).encode()),
+            (common.H_SENT, str(sent).encode()),
+        ]
+        _produce(producer, topic, str(seq).encode(), frame, headers, stats)
+        stats.record_send((sent - start_ns) // 1_000_000_000, max(0.0, (sent - intended) / 1e9))
+
+
+def _produce(
+    producer: Producer, topic: str, key: bytes, value: bytes,
+    headers: list[tuple[str, bytes]], stats: SendStats,
+) -> None:
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key, headers=headers,
+                             on_delivery=stats.on_delivery)
+            producer.poll(0)
+            return
+        except BufferError:  # local queue full: let deliveries drain, then retry
+            producer.poll(0.05)
+
+
+def _sleep_until(target_ns: int, stop: threading.Event) -> None:
+    while not stop.is_set():
+        remaining = (target_ns - time.time_ns()) / 1e9
+        if remaining <= 0:
+            return
+        time.sleep(min(remaining, 0.2))
+
+
+def rate_reporter(profile: object, mean_bytes: float, start_ns: int, stats: SendStats,
+                  done: threading.Event) -> None:
+    """Update the target and achieved rate gauges once a second."""
+    last_sent = 0
+    while not done.wait(1.0):
+        elapsed = (time.time_ns() - start_ns) / 1e9
+        rate = target_rate(profile, max(0.0, elapsed), mean_bytes)  # type: ignore[arg-type]
+        TARGET.set(rate or 0.0)
+        ACHIEVED.set(stats.sent - last_sent)
+        last_sent = stats.sent
+
+
+def summarise(stats: SendStats, start_ns: int, end_ns: int, expected: int) -> dict[str, object]:
+    lags = np.asarray(stats.lags) if stats.lags else np.zeros(1)
+    return {
+        "scheduled": expected,
+        "sent": stats.sent,
+        "acked": stats.acked,
+        "errors": stats.errors,
+        "error_samples": stats.error_samples,
+        "bytes": stats.bytes,
+        "start_ns": start_ns,
+        "end_ns": end_ns,
+        "per_second": [stats.per_second.get(s, 0) for s in range(max(stats.per_second, default=-1) + 1)],
+        "lag_p50_s": float(np.percentile(lags, 50)),
+        "lag_p99_s": float(np.percentile(lags, 99)),
+        "lag_max_s": float(lags.max()),
+    }
+
+
+def main() -> None:
+    parser = common.base_parser("scalelab load generator")
+    parser.add_argument("--start-ns", type=int, required=True, help="UTC epoch ns of load start")
+    args = parser.parse_args()
+    spec = common.load_resolved_spec(args.spec, args.base_dir)
+    stop = common.stop_event()
+    common.serve_metrics(args.metrics_port)
+    source = make_source(spec.source, spec.base_dir)
+    profile = make_profile(spec.load, spec.base_dir)
+    offsets = list(send_times(profile, source.mean_frame_bytes))
+    stats = SendStats()
+    producer = Producer(producer_config(args.bootstrap))
+    ctx = {"start_ns": args.start_ns, "topic": spec.broker.input_topic, "run_id": args.run_id,
+           "source": source.source_id}
+    done = threading.Event()
+    threading.Thread(target=rate_reporter, daemon=True,
+                     args=(profile, source.mean_frame_bytes, args.start_ns, stats, done)).start()
+    schedule, frames, frames_lock = Schedule(iter(offsets)), source.frames(), threading.Lock()
+    threads = [
+        threading.Thread(target=send_loop,
+                         args=(producer, schedule, frames, frames_lock, ctx, stats, stop))
+        for _ in range(spec.load.producers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    producer.flush(60)
+    done.set()
+    result = summarise(stats, args.start_ns, time.time_ns(), len(offsets))
+    (args.run_dir / "producer.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""`scalelab run`: stack up, topics, tracker and workers, open-loop load, drain, account.
+
+The phases follow the run record: setup (infrastructure, topics, components
+until the consumer group holds every partition), warmup and load (the
+producer's schedule), cooldown (drain until the consumer lag is zero or the
+drain timeout passes), teardown. Summary and accounting are written before
+teardown so a failing accounting still leaves every file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from scalelab.analysis.summary import read_qos, summarise
+from scalelab.errors import ComponentError, ScalelabError
+from scalelab.load.profiles import make_profile, send_times
+from scalelab.load.sources import make_source
+from scalelab.platform.base import ComponentLaunch, Endpoints
+from scalelab.run import kafka_ops
+from scalelab.run.accounting import Accounting, account
+from scalelab.run.model import resolve_model
+from scalelab.run.progress import LiveView
+from scalelab.run.record import Phase, RunRecord, rfc3339
+from scalelab.run.resources import CpuSampler
+from scalelab.run.session import RunSession
+from scalelab.spec.models import ExperimentSpec
+
+GROUP_READY_TIMEOUT = 120.0
+PRODUCER_LEAD_S = 1.0
+TICK_S = 0.5
+
+
+@dataclass
+class Observations:
+    """What the orchestrator sees while the run goes on."""
+
+    lag_samples: list[tuple[float, int]] = field(default_factory=list)
+    cpu: CpuSampler = field(default_factory=CpuSampler)
+    cpu_counts_load: bool = False
+
+
+def run_experiment(
+    spec: ExperimentSpec, spec_path: Path | None, console: Console
+) -> tuple[RunRecord, Path]:
+    """Run the experiment; failures and Ctrl-C are recorded, not raised."""
+    model = resolve_model(spec.workload, spec.base_dir)
+    session = RunSession(spec, spec_path)
+    try:
+        with session:
+            session.record.versions["model_sha256"] = model.sha256
+            endpoints = session.start_stack()
+            Experiment(session, endpoints, str(model.path), console).execute()
+    except (KeyboardInterrupt, ScalelabError):
+        pass
+    return session.record, session.dir
+
+
+class Experiment:
+    def __init__(self, session: RunSession, endpoints: Endpoints, model: str, console: Console):
+        self.session = session
+        self.spec = session.spec
+        self.record = session.record
+        self.platform = session.platform
+        self.endpoints = endpoints
+        self.model = model
+        self.console = console
+        self.admin = kafka_ops.admin(endpoints.bootstrap)
+        self.seen = Observations()
+        self.offsets = kafka_ops.OffsetReader(
+            endpoints.bootstrap, f"scalelab-workers-{session.id}"
+        )
+
+    def execute(self) -> None:
+        try:
+            with self.record.phase("deploy", self.session.save):
+                self._deploy()
+            start_ns = self._start_producer()
+            self._watch_load(start_ns)
+            with self.record.phase("cooldown", self.session.save):
+                self._drain()
+            self.platform.stop_component("tracker", timeout=90)
+            self._finish(start_ns)
+        finally:
+            self.offsets.close()
+
+    # -- setup ----------------------------------------------------------------------------
+    def _deploy(self) -> None:
+        kafka_ops.create_topics(self.admin, self.spec.broker, self.spec.broker.partitions)
+        self.platform.start_component(self._launch("tracker", "tracker", "tracker"))
+        for index in range(self.spec.workload.workers):
+            name = f"worker-{index}"
+            extra = ["--name", name, "--model", self.model]
+            self.platform.start_component(self._launch(name, "worker", "worker", extra))
+        self._wait_group_ready()
+        self.platform.wait_scraped(60)
+
+    def _launch(self, name: str, role: str, module: str, extra: list[str] | None = None
+                ) -> ComponentLaunch:
+        args = ["--spec", str(self.session.dir / "spec.yaml"),
+                "--bootstrap", self.endpoints.bootstrap, "--run-id", self.session.id,
+                "--run-dir", str(self.session.dir)]
+        if self.spec.base_dir:
+            args += ["--base-dir", str(self.spec.base_dir)]
+        return ComponentLaunch(name, role, f"scalelab.components.{module}", args + (extra or []))
+
+    def _wait_group_ready(self) -> None:
+        group = f"scalelab-workers-{self.session.id}"
+        workers, partitions = self.spec.workload.workers, self.spec.broker.partitions
+        deadline = time.monotonic() + GROUP_READY_TIMEOUT
+        while time.monotonic() < deadline:
+            self.platform.check_health()
+            members, assigned = kafka_ops.group_members(self.admin, group)
+            if members == workers and assigned == partitions:
+                return
+            time.sleep(0.5)
+        raise ComponentError("workers", f"consumer group {group} did not reach {workers} members "
+                             f"holding {partitions} partitions in {GROUP_READY_TIMEOUT:g} s")
+
+    # -- load -----------------------------------------------------------------------------
+    def _start_producer(self) -> int:
+        start_ns = time.time_ns() + int(PRODUCER_LEAD_S * 1e9)
+        launch = self._launch("producer", "producer", "producer", ["--start-ns", str(start_ns)])
+        self.platform.start_component(launch)
+        self.platform.mark_may_finish("producer")
+        return start_ns
+
+    def _watch_load(self, start_ns: int) -> None:
+        load = self.spec.load
+        warmup_end_ns = start_ns + int(load.warmup * 1e9)
+        with LiveView(self.console, load.duration) as view:
+            while self.platform.component_pids().get("producer"):
+                self._tick(view, start_ns, warmup_end_ns)
+            self.platform.check_health()
+        self._record_load_phases(start_ns, warmup_end_ns, time.time_ns())
+
+    def _tick(self, view: LiveView, start_ns: int, warmup_end_ns: int) -> None:
+        self.platform.check_health()
+        now = time.time_ns()
+        if now >= warmup_end_ns and not self.seen.cpu_counts_load:
+            self.seen.cpu.reset()
+            self.seen.cpu_counts_load = True
+        self.seen.cpu.sample(self.platform.component_pids())
+        produced = sum(self.offsets.end_offsets(self.spec.broker.input_topic).values())
+        lag = self.offsets.lag(self.spec.broker.input_topic)
+        elapsed = max(0.0, (now - start_ns) / 1e9)
+        self.seen.lag_samples.append((round(elapsed, 2), lag))
+        phase = "warmup" if now < warmup_end_ns else "load"
+        view.update(phase, elapsed, produced, lag)
+        time.sleep(TICK_S)
+
+    def _record_load_phases(self, start_ns: int, warmup_end_ns: int, end_ns: int) -> None:
+        if warmup_end_ns > start_ns:
+            self.record.phases.append(Phase("warmup", _ns(start_ns), _ns(warmup_end_ns)))
+        self.record.phases.append(Phase("load", _ns(warmup_end_ns), _ns(end_ns)))
+        self.session.save()
+
+    def _drain(self) -> None:
+        topic = self.spec.broker.input_topic
+        deadline = time.monotonic() + self.spec.workload.drain_timeout
+        while time.monotonic() < deadline:
+            self.platform.check_health()
+            lag = self.offsets.lag(topic)
+            self.seen.lag_samples.append((-1.0, lag))
+            if lag == 0:
+                return
+            time.sleep(TICK_S)
+        self.record.add_error("drain", f"consumer lag still {self.offsets.lag(topic)} after "
+                              f"{self.spec.workload.drain_timeout:g} s")
+
+    # -- results --------------------------------------------------------------------------
+    def _finish(self, start_ns: int) -> None:
+        """Accounting and summary.json; a broken accounting fails the run after both are saved."""
+        accounting = self._account()
+        window = self._load_window_ns()
+        extras: dict[str, Any] = {
+            "accounting": accounting.to_dict(),
+            "cpu": self.seen.cpu.usage(),
+            "consumer_lag": [{"t": t, "lag": lag} for t, lag in self.seen.lag_samples],
+        }
+        summary = summarise(self.session.dir, window, self._target_rate(start_ns), extras)
+        (self.session.dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        self.record.results["summary"] = "summary.json"
+        if not accounting.ok:
+            raise AccountingError(accounting)
+
+    def _account(self) -> Accounting:
+        broker = self.spec.broker
+        produced = sum(self.offsets.end_offsets(broker.input_topic).values())
+        qos = read_qos(self.session.dir / "qos.parquet")
+        processed_ids = [str(i) for i in qos.get("id", [])]
+        dead_ids = kafka_ops.read_keys(self.endpoints.bootstrap, broker.dead_letter_topic)
+        return account(produced, processed_ids, dead_ids, self.offsets.lag(broker.input_topic))
+
+    def _load_window_ns(self) -> tuple[int, int]:
+        window = self.record.window("load")
+        assert window is not None
+        return int(window[0].timestamp() * 1e9), int(window[1].timestamp() * 1e9)
+
+    def _target_rate(self, start_ns: int) -> float:
+        """Messages per second the schedule intends over the load phase (warmup excluded)."""
+        load = self.spec.load
+        source = make_source(self.spec.source, self.spec.base_dir)
+        offsets = send_times(make_profile(load, self.spec.base_dir), source.mean_frame_bytes)
+        intended = sum(1 for t in offsets if load.warmup <= t < load.duration)
+        return intended / (load.duration - load.warmup)
+
+
+class AccountingError(ScalelabError):
+    """Messages went missing: produced ≠ processed + dead-lettered + still queued."""
+
+    def __init__(self, accounting: Accounting):
+        self.accounting = accounting
+        super().__init__(f"accounting broken: {accounting.lost} of {accounting.produced} "
+                         f"messages lost ({accounting.to_dict()})")
+
+
+def _ns(epoch_ns: int) -> str:
+    return rfc3339(datetime.fromtimestamp(epoch_ns / 1e9, UTC))
