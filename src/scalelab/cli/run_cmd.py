@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from scalelab.cli.common import SetOption, console, handle_errors
+from scalelab.cli.summary_view import print_summary
 from scalelab.run.experiment import run_experiment
 from scalelab.spec.loader import load_spec
 
@@ -20,6 +21,7 @@ def run(
     """Run an experiment: stack up, load, drain, account, export, tear down."""
     parsed = load_spec(spec, set_ or [])
     record, run_dir = run_experiment(parsed, spec, console)
+    print_summary(console, run_dir)
     colour = {"succeeded": "green", "aborted": "yellow"}.get(record.status, "red")
     console.print(f"[{colour}]{record.status}[/{colour}] run {record.id}  →  {run_dir}")
     for error in record.errors:

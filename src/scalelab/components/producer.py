@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from confluent_kafka import KafkaError, Message, Producer
@@ -22,6 +23,8 @@ from scalelab.components import common
 from scalelab.load.profiles import make_profile, send_times, target_rate
 from scalelab.load.sources import make_source
 
+START_FILE = "producer-start.json"
+START_LEAD_NS = 500_000_000
 SENT = Counter("scalelab_producer_messages_total", "Messages handed to Kafka")
 ACKED = Counter("scalelab_producer_acked_total", "Messages acknowledged by the broker")
 BYTES = Counter("scalelab_producer_bytes_total", "Frame bytes acknowledged by the broker")
@@ -58,6 +61,7 @@ class SendStats:
     errors: int = 0
     bytes: int = 0
     per_second: dict[int, int] = field(default_factory=dict)
+    last_send_ns: int = 0
     lags: list[float] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,9 +80,10 @@ class SendStats:
         ACKED.inc()
         BYTES.inc(size)
 
-    def record_send(self, second: int, lag: float) -> None:
+    def record_send(self, second: int, lag: float, sent_ns: int) -> None:
         with self.lock:
             self.sent += 1
+            self.last_send_ns = max(self.last_send_ns, sent_ns)
             self.per_second[second] = self.per_second.get(second, 0) + 1
             self.lags.append(lag)
         SENT.inc()
@@ -121,7 +126,7 @@ def send_loop(
             (common.H_SENT, str(sent).encode()),
         ]
         _produce(producer, topic, str(seq).encode(), frame, headers, stats)
-        stats.record_send((sent - start_ns) // 1_000_000_000, max(0.0, (sent - intended) / 1e9))
+        stats.record_send((sent - start_ns) // 1_000_000_000, max(0.0, (sent - intended) / 1e9), sent)
 
 
 def _produce(
@@ -169,6 +174,7 @@ def summarise(stats: SendStats, start_ns: int, end_ns: int, expected: int) -> di
         "bytes": stats.bytes,
         "start_ns": start_ns,
         "end_ns": end_ns,
+        "last_send_ns": stats.last_send_ns,
         "per_second": [stats.per_second.get(s, 0) for s in range(max(stats.per_second, default=-1) + 1)],
         "lag_p50_s": float(np.percentile(lags, 50)),
         "lag_p99_s": float(np.percentile(lags, 99)),
@@ -176,9 +182,22 @@ def summarise(stats: SendStats, start_ns: int, end_ns: int, expected: int) -> di
     }
 
 
+def announce_start(run_dir: Path) -> int:
+    """Fix the load's start shortly ahead, once frames and schedule are ready, and tell the run.
+
+    Preparing (drawing and encoding frames, computing the schedule) takes
+    seconds; a start time fixed before that would begin the run with a burst
+    of late messages.
+    """
+    start_ns = time.time_ns() + START_LEAD_NS
+    tmp = run_dir / f"{START_FILE}.tmp"
+    tmp.write_text(json.dumps({"start_ns": start_ns}))
+    tmp.replace(run_dir / START_FILE)
+    return start_ns
+
+
 def main() -> None:
     parser = common.base_parser("scalelab load generator")
-    parser.add_argument("--start-ns", type=int, required=True, help="UTC epoch ns of load start")
     args = parser.parse_args()
     spec = common.load_resolved_spec(args.spec, args.base_dir)
     stop = common.stop_event()
@@ -188,11 +207,12 @@ def main() -> None:
     offsets = list(send_times(profile, source.mean_frame_bytes))
     stats = SendStats()
     producer = Producer(producer_config(args.bootstrap))
-    ctx = {"start_ns": args.start_ns, "topic": spec.broker.input_topic, "run_id": args.run_id,
+    start_ns = announce_start(args.run_dir)
+    ctx = {"start_ns": start_ns, "topic": spec.broker.input_topic, "run_id": args.run_id,
            "source": source.source_id}
     done = threading.Event()
     threading.Thread(target=rate_reporter, daemon=True,
-                     args=(profile, source.mean_frame_bytes, args.start_ns, stats, done)).start()
+                     args=(profile, source.mean_frame_bytes, start_ns, stats, done)).start()
     schedule, frames, frames_lock = Schedule(iter(offsets)), source.frames(), threading.Lock()
     threads = [
         threading.Thread(target=send_loop,
@@ -205,7 +225,7 @@ def main() -> None:
         thread.join()
     producer.flush(60)
     done.set()
-    result = summarise(stats, args.start_ns, time.time_ns(), len(offsets))
+    result = summarise(stats, start_ns, time.time_ns(), len(offsets))
     (args.run_dir / "producer.json").write_text(json.dumps(result, indent=2))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from scalelab.analysis.summary import read_qos, summarise
+from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError, ScalelabError
 from scalelab.load.profiles import make_profile, send_times
 from scalelab.load.sources import make_source
@@ -33,7 +34,7 @@ from scalelab.run.session import RunSession
 from scalelab.spec.models import ExperimentSpec
 
 GROUP_READY_TIMEOUT = 120.0
-PRODUCER_LEAD_S = 1.0
+PRODUCER_READY_TIMEOUT = 120.0
 TICK_S = 0.5
 
 
@@ -57,7 +58,7 @@ def run_experiment(
             session.record.versions["model_sha256"] = model.sha256
             endpoints = session.start_stack()
             Experiment(session, endpoints, str(model.path), console).execute()
-    except (KeyboardInterrupt, ScalelabError):
+    except (KeyboardInterrupt, Exception):  # noqa: BLE001 - recorded in run.json by the session
         pass
     return session.record, session.dir
 
@@ -84,7 +85,7 @@ class Experiment:
             start_ns = self._start_producer()
             self._watch_load(start_ns)
             with self.record.phase("cooldown", self.session.save):
-                self._drain()
+                self._drain(start_ns)
             self.platform.stop_component("tracker", timeout=90)
             self._finish(start_ns)
         finally:
@@ -125,11 +126,18 @@ class Experiment:
 
     # -- load -----------------------------------------------------------------------------
     def _start_producer(self) -> int:
-        start_ns = time.time_ns() + int(PRODUCER_LEAD_S * 1e9)
-        launch = self._launch("producer", "producer", "producer", ["--start-ns", str(start_ns)])
-        self.platform.start_component(launch)
+        """Start the producer and wait until it has fixed the load's start time."""
+        start_file = self.session.dir / START_FILE
+        self.platform.start_component(self._launch("producer", "producer", "producer"))
         self.platform.mark_may_finish("producer")
-        return start_ns
+        deadline = time.monotonic() + PRODUCER_READY_TIMEOUT
+        while not start_file.exists():
+            self.platform.check_health()
+            if time.monotonic() > deadline:
+                raise ComponentError("producer", "did not become ready "
+                                     f"in {PRODUCER_READY_TIMEOUT:g} s")
+            time.sleep(0.1)
+        return int(json.loads(start_file.read_text())["start_ns"])
 
     def _watch_load(self, start_ns: int) -> None:
         load = self.spec.load
@@ -138,7 +146,16 @@ class Experiment:
             while self.platform.component_pids().get("producer"):
                 self._tick(view, start_ns, warmup_end_ns)
             self.platform.check_health()
-        self._record_load_phases(start_ns, warmup_end_ns, time.time_ns())
+        self._record_load_phases(start_ns, warmup_end_ns, self._load_end_ns(start_ns))
+
+    def _load_end_ns(self, start_ns: int) -> int:
+        """The schedule's end, or the last send if the producer fell behind it."""
+        scheduled_end = start_ns + int(self.spec.load.duration * 1e9)
+        try:
+            report = json.loads((self.session.dir / "producer.json").read_text())
+        except (OSError, ValueError):
+            return max(scheduled_end, time.time_ns())
+        return max(scheduled_end, int(report.get("last_send_ns", 0)))
 
     def _tick(self, view: LiveView, start_ns: int, warmup_end_ns: int) -> None:
         self.platform.check_health()
@@ -161,13 +178,13 @@ class Experiment:
         self.record.phases.append(Phase("load", _ns(warmup_end_ns), _ns(end_ns)))
         self.session.save()
 
-    def _drain(self) -> None:
+    def _drain(self, start_ns: int) -> None:
         topic = self.spec.broker.input_topic
         deadline = time.monotonic() + self.spec.workload.drain_timeout
         while time.monotonic() < deadline:
             self.platform.check_health()
             lag = self.offsets.lag(topic)
-            self.seen.lag_samples.append((-1.0, lag))
+            self.seen.lag_samples.append((round((time.time_ns() - start_ns) / 1e9, 2), lag))
             if lag == 0:
                 return
             time.sleep(TICK_S)

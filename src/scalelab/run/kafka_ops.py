@@ -98,7 +98,7 @@ def group_members(client: AdminClient, group: str) -> tuple[int, int]:
     """(members, partitions assigned) of a consumer group; (0, 0) while it does not exist."""
     try:
         description = client.describe_consumer_groups([group])[group].result(timeout=5)
-    except KafkaException:
+    except (KafkaException, TimeoutError):
         return 0, 0
     assigned = sum(len(m.assignment.topic_partitions) for m in description.members)
     return len(description.members), assigned

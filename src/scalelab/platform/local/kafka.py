@@ -83,7 +83,9 @@ def format_storage(config: Path, data_dir: Path, log_path: Path) -> None:
         return
     lib = kafka_jars()
     argv = [java_binary(), "-cp", f"{lib}/*", "kafka.tools.StorageTool", "format"]
-    argv += ["-t", _cluster_id(), "-c", str(config), "--standalone", "--ignore-formatted"]
+    # `=` form: a random id may start with '-', which argparse would take for an option.
+    argv += [f"--cluster-id={_cluster_id()}", "-c", str(config), "--standalone"]
+    argv += ["--ignore-formatted"]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, timeout=120)
