@@ -74,6 +74,7 @@ class Experiment:
         self.console = console
         self.admin = kafka_ops.admin(endpoints.bootstrap)
         self.seen = Observations()
+        self.pending_faults = sorted(self.spec.faults, key=lambda fault: fault.at)
         self.offsets = kafka_ops.OffsetReader(
             endpoints.bootstrap, f"scalelab-workers-{session.id}"
         )
@@ -168,9 +169,18 @@ class Experiment:
         lag = self.offsets.lag(self.spec.broker.input_topic)
         elapsed = max(0.0, (now - start_ns) / 1e9)
         self.seen.lag_samples.append((round(elapsed, 2), lag))
+        self._inject_faults(elapsed)
         phase = "warmup" if now < warmup_end_ns else "load"
         view.update(phase, elapsed, produced, lag)
         time.sleep(TICK_S)
+
+    def _inject_faults(self, elapsed: float) -> None:
+        for fault in self.pending_faults[:]:
+            if elapsed >= fault.at:
+                name = f"worker-{fault.worker}"
+                self.platform.kill_component(name)
+                self.record.add_event(fault.kind, f"SIGKILL {name} at {elapsed:.1f} s")
+                self.pending_faults.remove(fault)
 
     def _record_load_phases(self, start_ns: int, warmup_end_ns: int, end_ns: int) -> None:
         if warmup_end_ns > start_ns:
@@ -188,7 +198,7 @@ class Experiment:
             if lag == 0:
                 return
             time.sleep(TICK_S)
-        self.record.add_error("drain", f"consumer lag still {self.offsets.lag(topic)} after "
+        self.record.warnings.append(f"drain: consumer lag still {self.offsets.lag(topic)} after "
                               f"{self.spec.workload.drain_timeout:g} s")
 
     # -- results --------------------------------------------------------------------------

@@ -59,6 +59,8 @@ class RunRecord:
     git_commit: str | None = None
     spec_path: str | None = None
     errors: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    events: list[dict[str, str]] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
@@ -86,6 +88,10 @@ class RunRecord:
         if component:
             error["component"] = component
         self.errors.append(error)
+
+    def add_event(self, kind: str, detail: str) -> None:
+        """Something that happened on purpose during the run (an injected fault)."""
+        self.events.append({"time": rfc3339(utc_now()), "kind": kind, "detail": detail})
 
     def finish(self, status: Status) -> None:
         self.status = status

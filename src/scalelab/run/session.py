@@ -19,7 +19,7 @@ from scalelab import paths
 from scalelab.errors import ComponentError, ScalelabError
 from scalelab.platform.base import Endpoints
 from scalelab.platform.local import kafka, prometheus
-from scalelab.platform.local.platform import LocalPlatform
+from scalelab.platform.registry import make_platform
 from scalelab.run.record import RunRecord, base_versions, git_commit, host_info, new_run_id
 from scalelab.run.stack import STACK_FILE
 from scalelab.spec.loader import dump_spec
@@ -36,7 +36,7 @@ class RunSession:
         self.detached = detached
         self.record = RunRecord(id=self.id, name=spec.name, platform=spec.platform.kind)
         self.record.spec_path = str(spec_path) if spec_path else None
-        self.platform = LocalPlatform(spec, self.id, self.dir, paths.state_dir(), detached)
+        self.platform = make_platform(spec, self.id, self.dir, paths.state_dir(), detached)
         self.endpoints: Endpoints | None = None
         self.keep_running = False
 
@@ -105,12 +105,11 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def write_stack_file(session: RunSession) -> None:
     """What `status` and `down` need about a stack left running by `up`."""
-    procs = session.platform.processes
     state = {
         "run_id": session.id,
         "run_dir": str(session.dir),
         "endpoints": session.record.endpoints,
-        "processes": {name: {"pid": p.pid, **p.spec.ports} for name, p in procs.items()},
+        "processes": session.platform.component_pids(),
         "started": session.record.started,
     }
     path = paths.state_dir() / STACK_FILE

@@ -51,11 +51,30 @@ def check_distinct_topics(spec: ExperimentSpec) -> list[SpecProblem]:
     return [SpecProblem("broker", "input, output and dead-letter topics must differ")]
 
 
+def check_faults_leave_a_worker(spec: ExperimentSpec) -> list[SpecProblem]:
+    """Faults name existing workers and leave at least one alive to take over."""
+    problems = []
+    killed = set()
+    for index, fault in enumerate(spec.faults):
+        if fault.worker >= spec.workload.workers:
+            problems.append(SpecProblem(f"faults.{index}.worker",
+                                        f"no such worker (workload.workers is {spec.workload.workers})",
+                                        value=fault.worker))
+        if fault.at >= spec.load.duration:
+            problems.append(SpecProblem(f"faults.{index}.at", "must fall inside load.duration",
+                                        value=fault.at))
+        killed.add(fault.worker)
+    if killed and len(killed) >= spec.workload.workers:
+        problems.append(SpecProblem("faults", "would kill every worker; none would be left"))
+    return problems
+
+
 CHECKS: list[Check] = [
     check_partitions_cover_workers,
     check_imgsz_multiple_of_32,
     check_replication_local,
     check_distinct_topics,
+    check_faults_leave_a_worker,
 ]
 
 

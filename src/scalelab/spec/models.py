@@ -102,6 +102,22 @@ class SloSpec(Section):
     min_throughput_ratio: float | None = Field(
         None, gt=0, le=1, description="Achieved/target rate below which the SLO is missed."
     )
+    min_load_duration: SecondsOrZero = Field(
+        0, description="A load phase shorter than this makes the run INVALID."
+    )
+    max_rate_error: float = Field(
+        0.02, ge=0, le=1, description="Largest |achieved-target|/target for a VALID run."
+    )
+
+
+class FaultSpec(Section):
+    """A fault injected on purpose during the load phase (failure experiments)."""
+
+    kind: Literal["kill-worker"] = Field(
+        description="'kill-worker': SIGKILL one worker; the others must take over its partitions."
+    )
+    at: SecondsOrZero = Field(description="When, in seconds after the load starts.")
+    worker: int = Field(0, ge=0, description="Index of the worker to kill.")
 
 
 class ExperimentSpec(Section):
@@ -119,6 +135,9 @@ class ExperimentSpec(Section):
     )
     load: LoadSpec = Field(description="The rate profile the producer follows.")
     slo: SloSpec = Field(default_factory=SloSpec)
+    faults: list[FaultSpec] = Field(
+        default_factory=list, description="Faults to inject during the load phase."
+    )
     repetitions: int = Field(1, ge=1, le=1000, description="How many times the run is repeated.")
     base_dir: Path | None = Field(
         None, exclude=True, description="Directory of the spec file (relative paths resolve here)."
