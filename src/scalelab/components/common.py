@@ -9,9 +9,6 @@ from pathlib import Path
 from types import FrameType
 
 from prometheus_client import start_http_server
-from ruamel.yaml import YAML
-
-from scalelab.spec.models import ExperimentSpec
 
 # Message headers on the input topic (ARCHITECTURE.md), values are ASCII.
 H_RUN_ID = "run_id"
@@ -31,12 +28,6 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--metrics-port", type=int, required=True)
     return parser
-
-
-def load_resolved_spec(path: Path, base_dir: Path | None) -> ExperimentSpec:
-    spec = ExperimentSpec.model_validate(YAML(typ="safe").load(path.read_text()))
-    spec.base_dir = base_dir
-    return spec
 
 
 def serve_metrics(port: int) -> None:

@@ -20,6 +20,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter, Gauge, Histogram
 
 from scalelab.components import common
+from scalelab.spec.loader import load_resolved
 from scalelab.load.profiles import make_profile, send_times, target_rate
 from scalelab.load.sources import make_source
 
@@ -199,7 +200,7 @@ def announce_start(run_dir: Path) -> int:
 def main() -> None:
     parser = common.base_parser("scalelab load generator")
     args = parser.parse_args()
-    spec = common.load_resolved_spec(args.spec, args.base_dir)
+    spec = load_resolved(args.spec, args.base_dir)
     stop = common.stop_event()
     common.serve_metrics(args.metrics_port)
     source = make_source(spec.source, spec.base_dir)

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from prometheus_client import Counter, Histogram
 
 from scalelab.components import common
+from scalelab.spec.loader import load_resolved
 from scalelab.components.worker import consumer_config
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60)
@@ -117,7 +118,7 @@ def drain_to_end(consumer: Consumer, writer: QosWriter, topic: str, timeout: flo
 def main() -> None:
     parser = common.base_parser("scalelab QoS tracker")
     args = parser.parse_args()
-    spec = common.load_resolved_spec(args.spec, args.base_dir)
+    spec = load_resolved(args.spec, args.base_dir)
     stop = common.stop_event()
     common.serve_metrics(args.metrics_port)
     topic = spec.broker.output_topic

@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from scalelab.components import common
+from scalelab.spec.loader import load_resolved
 from scalelab.components.producer import producer_config
 from scalelab.inference.batching import Batcher
 from scalelab.inference.detector import BatchResult, Detector, FrameFailure, FrameResult
@@ -161,7 +162,7 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--model", required=True, help="path to the .onnx model")
     args = parser.parse_args()
-    spec = common.load_resolved_spec(args.spec, args.base_dir)
+    spec = load_resolved(args.spec, args.base_dir)
     stop = common.stop_event()
     common.serve_metrics(args.metrics_port)
     wl = spec.workload

@@ -10,6 +10,7 @@ through the pid files.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -131,9 +132,16 @@ class ManagedProcess:
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM the process group, wait, then SIGKILL; always removes the pid file."""
+        if self.popen is not None and self.popen.poll() is None:
+            _signal_group(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
         if self.popen is not None:
-            terminate_group(self.popen.pid, timeout)
-            self.popen.wait()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGKILL)  # whatever the leader left in its group
         self.pid_path.unlink(missing_ok=True)
 
 

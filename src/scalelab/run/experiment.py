@@ -23,6 +23,7 @@ from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError, ScalelabError
 from scalelab.load.profiles import make_profile, send_times
 from scalelab.load.sources import make_source
+from scalelab.export.run_export import export_run
 from scalelab.platform.base import ComponentLaunch, Endpoints
 from scalelab.run import kafka_ops
 from scalelab.run.accounting import Accounting, account
@@ -57,7 +58,10 @@ def run_experiment(
         with session:
             session.record.versions["model_sha256"] = model.sha256
             endpoints = session.start_stack()
-            Experiment(session, endpoints, str(model.path), console).execute()
+            try:
+                Experiment(session, endpoints, str(model.path), console).execute()
+            finally:
+                export_metrics(session, console)
     except (KeyboardInterrupt, Exception):  # noqa: BLE001 - recorded in run.json by the session
         pass
     return session.record, session.dir
@@ -237,6 +241,18 @@ class Experiment:
         offsets = send_times(make_profile(load, self.spec.base_dir), source.mean_frame_bytes)
         intended = sum(1 for t in offsets if load.warmup <= t < load.duration)
         return intended / (load.duration - load.warmup)
+
+
+def export_metrics(session: RunSession, console: Console) -> None:
+    """Export the run's window while Prometheus still runs; a failure is noted, never raised."""
+    url = session.endpoints.prometheus_url if session.endpoints else None
+    if url is None:
+        return
+    try:
+        export_run(session.dir, session.spec, session.record, url, console)
+    except ScalelabError as error:
+        session.record.warnings.append(f"export failed: {error}")
+    session.save()
 
 
 class AccountingError(ScalelabError):

@@ -35,6 +35,13 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec
     return spec
 
 
+def load_resolved(path: Path, base_dir: Path | None = None) -> ExperimentSpec:
+    """A run's resolved spec.yaml (already checked when the run started)."""
+    spec = ExperimentSpec.model_validate(YAML(typ="safe").load(path.read_text()))
+    spec.base_dir = base_dir
+    return spec
+
+
 def _read_yaml(path: Path) -> CommentedMap:
     if not path.is_file():
         raise SpecError([SpecProblem("", f"spec file not found: {path}")])
