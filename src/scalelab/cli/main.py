@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scalelab.cli import model, run_cmd, runs_cmds, spec_cmds, stack_cmds
+from scalelab.cli import export_cmd, model, run_cmd, runs_cmds, spec_cmds, stack_cmds
 
 app = typer.Typer(
     name="scalelab",
@@ -20,4 +20,5 @@ app.command()(stack_cmds.down)
 app.command()(stack_cmds.status)
 app.command()(stack_cmds.reset)
 app.command()(runs_cmds.ls)
+app.command()(export_cmd.export)
 app.add_typer(model.app, name="model", help="Build and inspect detection models.")

@@ -91,7 +91,7 @@ class Experiment:
             self._watch_load(start_ns)
             with self.record.phase("cooldown", self.session.save):
                 self._drain(start_ns)
-            self.platform.stop_component("tracker", timeout=90)
+                self._stop_data_plane()
             self._finish(start_ns)
         finally:
             self.offsets.close()
@@ -204,6 +204,13 @@ class Experiment:
             time.sleep(TICK_S)
         self.record.warnings.append(f"drain: consumer lag still {self.offsets.lag(topic)} after "
                               f"{self.spec.workload.drain_timeout:g} s")
+
+    def _stop_data_plane(self) -> None:
+        """Workers first (each finishes and commits its batch), then the tracker, which reads
+        the output topic to its end: the accounting then sees a world that no longer moves."""
+        for index in range(self.spec.workload.workers):
+            self.platform.stop_component(f"worker-{index}", timeout=60)
+        self.platform.stop_component("tracker", timeout=90)
 
     # -- results --------------------------------------------------------------------------
     def _finish(self, start_ns: int) -> None:

@@ -12,7 +12,9 @@ from scalelab.spec.models import BrokerSpec
 
 
 def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    """An admin client that stays quiet: its failures reach us as exceptions from its futures,
+    and its connection log would otherwise spill over the live view after teardown."""
+    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
 
 
 def create_topics(client: AdminClient, broker: BrokerSpec, partitions: int) -> None:

@@ -21,7 +21,7 @@ from scalelab.platform.base import Endpoints
 from scalelab.platform.local import kafka, prometheus
 from scalelab.platform.registry import make_platform
 from scalelab.run.record import RunRecord, base_versions, git_commit, host_info, new_run_id
-from scalelab.run.stack import STACK_FILE
+from scalelab.run.stack import STACK_FILE, pid_files
 from scalelab.spec.loader import dump_spec
 from scalelab.spec.models import ExperimentSpec
 
@@ -55,6 +55,7 @@ class RunSession:
         self.record.write(self.dir)
 
     def start_stack(self) -> Endpoints:
+        refuse_if_running()
         with self.record.phase("setup", self.save):
             self.endpoints = self.platform.start_infrastructure()
         self.record.endpoints = self.endpoints.to_dict()
@@ -101,6 +102,24 @@ class RunSession:
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+class StackRunningError(ScalelabError):
+    """Another stack is running from the same state directory (its Prometheus holds the data)."""
+
+    def __init__(self, names: list[str], run_ids: set[str]):
+        self.names = names
+        self.run_ids = run_ids
+        super().__init__(
+            f"a stack is already running here ({', '.join(names)} of run "
+            f"{', '.join(sorted(run_ids))}): stop it with `scalelab down`, or `scalelab reset`"
+        )
+
+
+def refuse_if_running() -> None:
+    live = [(path, pid_file) for path, pid_file in pid_files() if pid_file.process() is not None]
+    if live:
+        raise StackRunningError([p.name for _, p in live], {p.run_id for _, p in live})
 
 
 def write_stack_file(session: RunSession) -> None:

@@ -1,0 +1,93 @@
+"""`scalelab run` end to end with the real broker, Prometheus, workers and tracker.
+
+Each test is one short experiment; together they cover the quickstart and the
+failure behaviour the data plane promises: a killed worker, corrupt frames,
+and a producer that cannot keep up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from .cli import REPO, recorded_pids, run_json, runs, scalelab
+
+pytestmark = pytest.mark.e2e
+QUICKSTART = str(REPO / "examples" / "quickstart.yaml")
+
+
+def run(*overrides: str, expect: int = 0) -> tuple[Path, dict[str, Any], str]:
+    before = set(runs())
+    args = ["run", QUICKSTART]
+    for item in overrides:
+        args += ["--set", item]
+    result = scalelab(*args, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == expect, output
+    (run_dir,) = set(runs()) - before
+    assert recorded_pids() == {}, "a process was left behind"
+    return run_dir, json.loads((run_dir / "summary.json").read_text()), output
+
+
+def test_quickstart_accounts_for_every_message() -> None:
+    run_dir, summary, output = run("load.duration=20s", "load.warmup=5s")
+    for name in ("run.json", "spec.yaml", "summary.json", "qos.parquet", "metrics.parquet"):
+        assert (run_dir / name).is_file(), name
+    record = run_json(run_dir)
+    assert record["status"] == "succeeded"
+    phases = [p["name"] for p in record["phases"]]  # type: ignore[index]
+    assert phases == ["setup", "deploy", "warmup", "load", "cooldown", "teardown"]
+    accounting = summary["accounting"]
+    assert accounting["ok"] and accounting["produced"] == 80 and accounting["processed"] == 80
+    assert pq.read_table(run_dir / "qos.parquet").num_rows == accounting["processed_records"]
+    assert abs(summary["rate"]["achieved_rate"] - 4.0) < 0.2
+    assert summary["latency_s"]["p99"] is not None
+    assert set(summary["per_worker"]) == {"worker-0", "worker-1"}
+    metrics = set(pq.read_table(run_dir / "metrics.parquet").column("metric").to_pylist())
+    assert {"scalelab_worker_processed_total", "scalelab_tracker_records_total",
+            "kafka_server_brokertopicmetrics_bytesin_total"} <= metrics
+    assert "produced 80 = processed 80" in output
+
+
+def test_killed_worker_loses_no_message() -> None:
+    run_dir, summary, _ = run("load.duration=25s", "load.rate=6",
+                              "faults=[{kind: kill-worker, at: 6, worker: 1}]")
+    record = run_json(run_dir)
+    assert record["status"] == "succeeded", record["errors"]
+    assert "SIGKILL worker-1" in record["events"][0]["detail"]  # type: ignore[index]
+    accounting = summary["accounting"]
+    assert accounting["ok"] and accounting["lost"] == 0
+    assert accounting["produced"] == 150
+    assert accounting["processed"] + accounting["dead_lettered"] == 150
+    assert summary["per_worker"]["worker-0"]["processed"] > summary["per_worker"].get(
+        "worker-1", {"processed": 0})["processed"]
+
+
+def test_corrupt_frames_are_dead_lettered_and_the_rest_processed() -> None:
+    run_dir, summary, _ = run("load.duration=10s", "load.warmup=2s", "load.rate=6",
+                              "source.corrupt_fraction=0.25")
+    accounting = summary["accounting"]
+    assert accounting["ok"]
+    assert accounting["dead_lettered"] > 0
+    assert accounting["processed"] + accounting["dead_lettered"] == accounting["produced"] == 60
+    assert run_json(run_dir)["status"] == "succeeded"
+
+
+def test_producer_shortfall_is_reported_not_hidden() -> None:
+    run_dir, summary, output = run(
+        "load.rate=50000", "load.duration=2s", "load.warmup=0",
+        "source.width=64", "source.height=48", "workload.drain_timeout=3s",
+    )
+    rate = summary["rate"]
+    assert rate["target_rate"] == pytest.approx(50000, rel=0.01)
+    assert rate["achieved_ratio"] < 0.9
+    assert rate["schedule_lag_max_s"] > 0.2
+    accounting = summary["accounting"]
+    assert accounting["produced"] == 100000 and accounting["ok"]
+    assert accounting["still_queued"] > 0
+    assert any("consumer lag still" in w for w in run_json(run_dir)["warnings"])  # type: ignore[union-attr]
+    assert "of target" in output
