@@ -15,13 +15,25 @@ SCALELAB = [sys.executable, "-m", "scalelab.cli"]
 
 
 def scalelab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SCALELAB, *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=REPO, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [*SCALELAB, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*SCALELAB, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, cwd=REPO, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.Popen(
+        [*SCALELAB, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def pid_dir() -> Path:

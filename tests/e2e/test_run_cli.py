@@ -48,14 +48,18 @@ def test_quickstart_accounts_for_every_message() -> None:
     assert summary["latency_s"]["p99"] is not None
     assert set(summary["per_worker"]) == {"worker-0", "worker-1"}
     metrics = set(pq.read_table(run_dir / "metrics.parquet").column("metric").to_pylist())
-    assert {"scalelab_worker_processed_total", "scalelab_tracker_records_total",
-            "kafka_server_brokertopicmetrics_bytesin_total"} <= metrics
+    assert {
+        "scalelab_worker_processed_total",
+        "scalelab_tracker_records_total",
+        "kafka_server_brokertopicmetrics_bytesin_total",
+    } <= metrics
     assert "produced 80 = processed 80" in output
 
 
 def test_killed_worker_loses_no_message() -> None:
-    run_dir, summary, _ = run("load.duration=25s", "load.rate=6",
-                              "faults=[{kind: kill-worker, at: 6, worker: 1}]")
+    run_dir, summary, _ = run(
+        "load.duration=25s", "load.rate=6", "faults=[{kind: kill-worker, at: 6, worker: 1}]"
+    )
     record = run_json(run_dir)
     assert record["status"] == "succeeded", record["errors"]
     assert "SIGKILL worker-1" in record["events"][0]["detail"]  # type: ignore[index]
@@ -63,13 +67,16 @@ def test_killed_worker_loses_no_message() -> None:
     assert accounting["ok"] and accounting["lost"] == 0
     assert accounting["produced"] == 150
     assert accounting["processed"] + accounting["dead_lettered"] == 150
-    assert summary["per_worker"]["worker-0"]["processed"] > summary["per_worker"].get(
-        "worker-1", {"processed": 0})["processed"]
+    assert (
+        summary["per_worker"]["worker-0"]["processed"]
+        > summary["per_worker"].get("worker-1", {"processed": 0})["processed"]
+    )
 
 
 def test_corrupt_frames_are_dead_lettered_and_the_rest_processed() -> None:
-    run_dir, summary, _ = run("load.duration=10s", "load.warmup=2s", "load.rate=6",
-                              "source.corrupt_fraction=0.25")
+    run_dir, summary, _ = run(
+        "load.duration=10s", "load.warmup=2s", "load.rate=6", "source.corrupt_fraction=0.25"
+    )
     accounting = summary["accounting"]
     assert accounting["ok"]
     assert accounting["dead_lettered"] > 0
@@ -79,8 +86,12 @@ def test_corrupt_frames_are_dead_lettered_and_the_rest_processed() -> None:
 
 def test_producer_shortfall_is_reported_not_hidden() -> None:
     run_dir, summary, output = run(
-        "load.rate=50000", "load.duration=2s", "load.warmup=0",
-        "source.width=64", "source.height=48", "workload.drain_timeout=3s",
+        "load.rate=50000",
+        "load.duration=2s",
+        "load.warmup=0",
+        "source.width=64",
+        "source.height=48",
+        "workload.drain_timeout=3s",
     )
     rate = summary["rate"]
     assert rate["target_rate"] == pytest.approx(50000, rel=0.01)

@@ -21,14 +21,20 @@ pytestmark = pytest.mark.integration
 
 def test_record_produced_is_consumed_back(endpoints: Endpoints) -> None:
     topic = f"roundtrip-{uuid.uuid4().hex[:8]}"
-    broker = BrokerSpec(input_topic=topic, output_topic=topic + "-out",
-                        dead_letter_topic=topic + "-dlq")
+    broker = BrokerSpec(
+        input_topic=topic, output_topic=topic + "-out", dead_letter_topic=topic + "-dlq"
+    )
     kafka_ops.create_topics(kafka_ops.admin(endpoints.bootstrap), broker, 1)
     producer = Producer({"bootstrap.servers": endpoints.bootstrap})
     producer.produce(topic, key=b"k", value=b"hello", headers=[("run_id", b"r1")])
     assert producer.flush(10) == 0
-    consumer = Consumer({"bootstrap.servers": endpoints.bootstrap, "group.id": topic,
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": endpoints.bootstrap,
+            "group.id": topic,
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([topic])
     try:
         message = None
@@ -61,7 +67,9 @@ def _query(url: str, promql: str) -> list[dict[str, object]]:
 
 def test_prometheus_scraped_broker_jmx_and_node_exporter(endpoints: Endpoints) -> None:
     url = endpoints.prometheus_url
-    assert wait_until(lambda: bool(_query(url, "kafka_server_brokertopicmetrics_bytesin_total")), 30)
+    assert wait_until(
+        lambda: bool(_query(url, "kafka_server_brokertopicmetrics_bytesin_total")), 30
+    )
     assert _query(url, 'node_cpu_seconds_total{component="node-exporter"}')
     up = {r["metric"]["component"]: r["value"][1] for r in _query(url, "up")}  # type: ignore[index]
     assert up == {"broker": "1", "node-exporter": "1", "prometheus": "1"}
@@ -69,8 +77,9 @@ def test_prometheus_scraped_broker_jmx_and_node_exporter(endpoints: Endpoints) -
 
 def test_a_component_that_dies_is_reported_with_its_log(local_stack: LocalPlatform) -> None:
     """A worker started without its required arguments exits 2; the platform says so."""
-    launch = ComponentLaunch("doomed-worker", "worker", "scalelab.components.worker", [],
-                             scrape=False)
+    launch = ComponentLaunch(
+        "doomed-worker", "worker", "scalelab.components.worker", [], scrape=False
+    )
     local_stack.start_component(launch)
     proc = local_stack.processes["doomed-worker"]
     assert wait_until(lambda: proc.exit_code() is not None, 30)

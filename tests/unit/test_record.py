@@ -34,6 +34,7 @@ def test_write_and_read_back(tmp_path: Path) -> None:
     record.write(tmp_path)
     again = RunRecord.read(tmp_path)
     assert again.status == "failed"
-    assert again.errors == [{"kind": "ComponentError", "message": "broker died",
-                             "component": "broker"}]
+    assert again.errors == [
+        {"kind": "ComponentError", "message": "broker died", "component": "broker"}
+    ]
     assert parse_rfc3339(again.ended or "").tzinfo is not None

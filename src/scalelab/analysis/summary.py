@@ -20,9 +20,7 @@ STAGES = ("queue", "decode", "preprocess", "inference", "postprocess")
 def latency_stats(values: np.ndarray) -> dict[str, float | None]:
     if values.size == 0:
         return {"p50": None, "p95": None, "p99": None, "max": None, "mean": None}
-    stats: dict[str, float | None] = {
-        f"p{p}": float(np.percentile(values, p)) for p in PERCENTILES
-    }
+    stats: dict[str, float | None] = {f"p{p}": float(np.percentile(values, p)) for p in PERCENTILES}
     stats["max"] = float(values.max())
     stats["mean"] = float(values.mean())
     return stats
@@ -42,8 +40,9 @@ def in_window(qos: dict[str, np.ndarray], start_ns: int, end_ns: int) -> dict[st
     return {name: values[mask] for name, values in qos.items()}
 
 
-def rates(producer: dict[str, Any], load_start_ns: int, load_end_ns: int,
-          target: float) -> dict[str, Any]:
+def rates(
+    producer: dict[str, Any], load_start_ns: int, load_end_ns: int, target: float
+) -> dict[str, Any]:
     """Target (from the schedule) against achieved (sends per second actually made)."""
     seconds = max(1e-9, (load_end_ns - load_start_ns) / 1e9)
     per_second = producer.get("per_second", [])
@@ -61,8 +60,9 @@ def rates(producer: dict[str, Any], load_start_ns: int, load_end_ns: int,
     }
 
 
-def summarise(run_dir: Path, window: tuple[int, int], target_rate: float,
-              extras: dict[str, Any]) -> dict[str, Any]:
+def summarise(
+    run_dir: Path, window: tuple[int, int], target_rate: float, extras: dict[str, Any]
+) -> dict[str, Any]:
     """Build summary.json's content; `extras` carries accounting, CPU and lag samples."""
     start_ns, end_ns = window
     producer = _read_json(run_dir / "producer.json")

@@ -33,13 +33,19 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except SpecError as error:
             for problem in error.problems:
-                err_console.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
+                err_console.print(
+                    f"[red]error:[/red] {escape(str(problem))}", highlight=False, soft_wrap=True
+                )
             raise typer.Exit(error.exit_code) from error
         except MissingDependencyError as error:
-            err_console.print(f"[red]error:[/red] {error.what} is missing.\n  fix: {error.install_hint}")
+            err_console.print(
+                f"[red]error:[/red] {error.what} is missing.\n  fix: {error.install_hint}"
+            )
             raise typer.Exit(error.exit_code) from error
         except ScalelabError as error:
-            err_console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(error.exit_code) from error
 
     return wrapper

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from scalelab.analysis.runs import resolve_run
 from scalelab.cli.common import console, handle_errors
 from scalelab.errors import ConfigError
 from scalelab.export.run_export import (
@@ -17,20 +18,31 @@ from scalelab.export.run_export import (
     prometheus_for,
 )
 from scalelab.run.record import RunRecord
-from scalelab.analysis.runs import resolve_run
 from scalelab.spec.loader import load_resolved
 
 
 @handle_errors
 def export(
     run_id: Annotated[str | None, typer.Argument(help="Run to export again.")] = None,
-    start: Annotated[str | None, typer.Option(help="Window start: RFC 3339 with Z or offset, or epoch s.")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Window start: RFC 3339 with Z or offset, or epoch s.")
+    ] = None,
     end: Annotated[str | None, typer.Option(help="Window end (default: now).")] = None,
-    prometheus: Annotated[str | None, typer.Option(help="Prometheus URL for --start/--end.")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Parquet file for --start/--end.")] = Path("metrics.parquet"),
-    step: Annotated[float, typer.Option("--step", "--sampling", help="Resolution in seconds.")] = 1.0,
-    concurrency: Annotated[int, typer.Option("--concurrency", "--n-threads", help="Requests in flight.")] = 4,
-    segment_points: Annotated[int, typer.Option("--segment-size", help="Points per request and series.")] = 10_000,
+    prometheus: Annotated[
+        str | None, typer.Option(help="Prometheus URL for --start/--end.")
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Parquet file for --start/--end.")
+    ] = Path("metrics.parquet"),
+    step: Annotated[
+        float, typer.Option("--step", "--sampling", help="Resolution in seconds.")
+    ] = 1.0,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "--n-threads", help="Requests in flight.")
+    ] = 4,
+    segment_points: Annotated[
+        int, typer.Option("--segment-size", help="Points per request and series.")
+    ] = 10_000,
 ) -> None:
     """Export a run's metrics again, or any --start/--end window, into Parquet."""
     if run_id is not None:
@@ -38,8 +50,15 @@ def export(
         return
     if start is None or prometheus is None:
         raise ConfigError("give a RUN_ID, or --start (and --end) with --prometheus URL")
-    result = export_with_progress(prometheus, parse_window(start, end), output, step, console,
-                                  concurrency=concurrency, segment_points=segment_points)
+    result = export_with_progress(
+        prometheus,
+        parse_window(start, end),
+        output,
+        step,
+        console,
+        concurrency=concurrency,
+        segment_points=segment_points,
+    )
     _report(result.message, result.complete, output)
 
 
@@ -49,14 +68,17 @@ def _export_run(run_id: str) -> None:
     spec = load_resolved(run_dir / "spec.yaml")
     with prometheus_for(record, spec) as url:
         result = export_run(run_dir, spec, record, url, console)
-    record.warnings = [w for w in record.warnings if not w.startswith("export incomplete")
-                       or not result.complete]
+    record.warnings = [
+        w for w in record.warnings if not w.startswith("export incomplete") or not result.complete
+    ]
     record.write(run_dir)
     _report(result.message, result.complete, run_dir / METRICS_FILE)
 
 
 def _report(message: str, complete: bool, path: Path) -> None:
     colour = "green" if complete else "yellow"
-    console.print(f"[{colour}]{'complete' if complete else 'incomplete'}[/{colour}] {message} → {path}")
+    console.print(
+        f"[{colour}]{'complete' if complete else 'incomplete'}[/{colour}] {message} → {path}"
+    )
     if not complete:
         raise typer.Exit(1)

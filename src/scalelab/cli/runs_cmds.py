@@ -28,6 +28,11 @@ def ls() -> None:
             continue
         colour = STATUS_COLOURS.get(record.status, "white")
         errors = "; ".join(e["message"].splitlines()[0] for e in record.errors)[:60]
-        table.add_row(record.id, f"[{colour}]{record.status}[/{colour}]",
-                      record.started, record.ended or "", errors)
+        table.add_row(
+            record.id,
+            f"[{colour}]{record.status}[/{colour}]",
+            record.started,
+            record.ended or "",
+            errors,
+        )
     console.print(table)

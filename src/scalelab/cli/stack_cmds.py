@@ -25,9 +25,10 @@ def up(
         console.print("[yellow]a stack is already running[/yellow]: `scalelab down` first")
         raise typer.Exit(1)
     parsed = load_spec(spec, set_ or [])
-    with console.status("starting broker and monitoring..."), RunSession(
-        parsed, spec, detached=True
-    ) as session:
+    with (
+        console.status("starting broker and monitoring..."),
+        RunSession(parsed, spec, detached=True) as session,
+    ):
         endpoints = session.start_stack()
         session.keep_running = True
     setup = session.record.window("setup")

@@ -32,18 +32,25 @@ def _headline(summary: dict[str, Any]) -> Table:
     ratio = rate.get("achieved_ratio")
     shown = f" ({ratio:.1%} of target)" if ratio is not None else ""
     table.add_row("achieved rate", f"{rate['achieved_rate']:.2f} msg/s{shown}")
-    table.add_row("schedule lag p99 / max",
-                  f"{_ms(rate['schedule_lag_p99_s'])} / {_ms(rate['schedule_lag_max_s'])}")
+    table.add_row(
+        "schedule lag p99 / max",
+        f"{_ms(rate['schedule_lag_p99_s'])} / {_ms(rate['schedule_lag_max_s'])}",
+    )
     table.add_row("throughput", f"{summary['throughput']:.2f} frames/s")
-    table.add_row("latency p50 / p95 / p99 / max", " / ".join(
-        _ms(latency[k]) for k in ("p50", "p95", "p99", "max")))
+    table.add_row(
+        "latency p50 / p95 / p99 / max",
+        " / ".join(_ms(latency[k]) for k in ("p50", "p95", "p99", "max")),
+    )
     lags = [s["lag"] for s in summary.get("consumer_lag", [])]
     table.add_row("consumer lag max / end", f"{max(lags, default=0)} / {lags[-1] if lags else 0}")
     colour = "green" if acc["ok"] else "red"
-    table.add_row("accounting", f"[{colour}]produced {acc['produced']} = processed "
-                  f"{acc['processed']} + dead-lettered {acc['dead_lettered']} + queued "
-                  f"{acc['still_queued']} (lost {acc['lost']}, duplicates {acc['duplicates']})"
-                  f"[/{colour}]")
+    table.add_row(
+        "accounting",
+        f"[{colour}]produced {acc['produced']} = processed "
+        f"{acc['processed']} + dead-lettered {acc['dead_lettered']} + queued "
+        f"{acc['still_queued']} (lost {acc['lost']}, duplicates {acc['duplicates']})"
+        f"[/{colour}]",
+    )
     return table
 
 

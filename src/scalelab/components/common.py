@@ -47,5 +47,15 @@ def stop_event() -> threading.Event:
     return event
 
 
-def header_dict(headers: list[tuple[str, bytes]] | None) -> dict[str, str]:
-    return {key: (value or b"").decode("ascii", "replace") for key, value in headers or []}
+Headers = list[tuple[str, str | bytes | None]]
+
+
+def header_dict(headers: Headers | dict[str, str | bytes | None] | None) -> dict[str, str]:
+    items = headers.items() if isinstance(headers, dict) else headers or []
+    return {key: _text(value) for key, value in items}
+
+
+def _text(value: str | bytes | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    return value or ""

@@ -20,9 +20,9 @@ from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter, Gauge, Histogram
 
 from scalelab.components import common
-from scalelab.spec.loader import load_resolved
 from scalelab.load.profiles import make_profile, send_times, target_rate
 from scalelab.load.sources import make_source
+from scalelab.spec.loader import load_resolved
 
 START_FILE = "producer-start.json"
 START_LEAD_NS = 500_000_000
@@ -105,8 +105,13 @@ class Schedule:
 
 
 def send_loop(
-    producer: Producer, schedule: Schedule, frames: Iterator[bytes], frames_lock: threading.Lock,
-    ctx: dict[str, object], stats: SendStats, stop: threading.Event,
+    producer: Producer,
+    schedule: Schedule,
+    frames: Iterator[bytes],
+    frames_lock: threading.Lock,
+    ctx: dict[str, object],
+    stats: SendStats,
+    stop: threading.Event,
 ) -> None:
     """One producer thread: wait for each intended time (never sleep past it), then send."""
     start_ns = int(ctx["start_ns"])  # type: ignore[call-overload]
@@ -121,23 +126,32 @@ def send_loop(
         with frames_lock:
             frame = next(frames)
         sent = time.time_ns()
-        headers = [
-            (common.H_RUN_ID, run_id.encode()), (common.H_SEQ, str(seq).encode()),
-            (common.H_SOURCE, source.encode()), (common.H_INTENDED, str(intended).encode()),
+        headers: common.Headers = [
+            (common.H_RUN_ID, run_id.encode()),
+            (common.H_SEQ, str(seq).encode()),
+            (common.H_SOURCE, source.encode()),
+            (common.H_INTENDED, str(intended).encode()),
             (common.H_SENT, str(sent).encode()),
         ]
         _produce(producer, topic, str(seq).encode(), frame, headers, stats)
-        stats.record_send((sent - start_ns) // 1_000_000_000, max(0.0, (sent - intended) / 1e9), sent)
+        stats.record_send(
+            (sent - start_ns) // 1_000_000_000, max(0.0, (sent - intended) / 1e9), sent
+        )
 
 
 def _produce(
-    producer: Producer, topic: str, key: bytes, value: bytes,
-    headers: list[tuple[str, bytes]], stats: SendStats,
+    producer: Producer,
+    topic: str,
+    key: bytes,
+    value: bytes,
+    headers: common.Headers,
+    stats: SendStats,
 ) -> None:
     while True:
         try:
-            producer.produce(topic, value=value, key=key, headers=headers,
-                             on_delivery=stats.on_delivery)
+            producer.produce(
+                topic, value=value, key=key, headers=headers, on_delivery=stats.on_delivery
+            )
             producer.poll(0)
             return
         except BufferError:  # local queue full: let deliveries drain, then retry
@@ -152,8 +166,9 @@ def _sleep_until(target_ns: int, stop: threading.Event) -> None:
         time.sleep(min(remaining, 0.2))
 
 
-def rate_reporter(profile: object, mean_bytes: float, start_ns: int, stats: SendStats,
-                  done: threading.Event) -> None:
+def rate_reporter(
+    profile: object, mean_bytes: float, start_ns: int, stats: SendStats, done: threading.Event
+) -> None:
     """Update the target and achieved rate gauges once a second."""
     last_sent = 0
     while not done.wait(1.0):
@@ -176,7 +191,9 @@ def summarise(stats: SendStats, start_ns: int, end_ns: int, expected: int) -> di
         "start_ns": start_ns,
         "end_ns": end_ns,
         "last_send_ns": stats.last_send_ns,
-        "per_second": [stats.per_second.get(s, 0) for s in range(max(stats.per_second, default=-1) + 1)],
+        "per_second": [
+            stats.per_second.get(s, 0) for s in range(max(stats.per_second, default=-1) + 1)
+        ],
         "lag_p50_s": float(np.percentile(lags, 50)),
         "lag_p99_s": float(np.percentile(lags, 99)),
         "lag_max_s": float(lags.max()),
@@ -209,15 +226,23 @@ def main() -> None:
     stats = SendStats()
     producer = Producer(producer_config(args.bootstrap))
     start_ns = announce_start(args.run_dir)
-    ctx = {"start_ns": start_ns, "topic": spec.broker.input_topic, "run_id": args.run_id,
-           "source": source.source_id}
+    ctx = {
+        "start_ns": start_ns,
+        "topic": spec.broker.input_topic,
+        "run_id": args.run_id,
+        "source": source.source_id,
+    }
     done = threading.Event()
-    threading.Thread(target=rate_reporter, daemon=True,
-                     args=(profile, source.mean_frame_bytes, start_ns, stats, done)).start()
+    threading.Thread(
+        target=rate_reporter,
+        daemon=True,
+        args=(profile, source.mean_frame_bytes, start_ns, stats, done),
+    ).start()
     schedule, frames, frames_lock = Schedule(iter(offsets)), source.frames(), threading.Lock()
     threads = [
-        threading.Thread(target=send_loop,
-                         args=(producer, schedule, frames, frames_lock, ctx, stats, stop))
+        threading.Thread(
+            target=send_loop, args=(producer, schedule, frames, frames_lock, ctx, stats, stop)
+        )
         for _ in range(spec.load.producers)
     ]
     for thread in threads:

@@ -19,27 +19,50 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from prometheus_client import Counter, Histogram
 
 from scalelab.components import common
-from scalelab.spec.loader import load_resolved
 from scalelab.components.worker import consumer_config
+from scalelab.spec.loader import load_resolved
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60)
 STAGES = ("queue", "decode", "preprocess", "inference", "postprocess")
-E2E = Histogram("scalelab_tracker_latency_seconds", "End-to-end latency from intended send time",
-                ["worker"], buckets=LATENCY_BUCKETS)
-STAGE = Histogram("scalelab_tracker_stage_seconds", "Per-stage time reported by workers",
-                  ["worker", "stage"], buckets=LATENCY_BUCKETS)
+E2E = Histogram(
+    "scalelab_tracker_latency_seconds",
+    "End-to-end latency from intended send time",
+    ["worker"],
+    buckets=LATENCY_BUCKETS,
+)
+STAGE = Histogram(
+    "scalelab_tracker_stage_seconds",
+    "Per-stage time reported by workers",
+    ["worker", "stage"],
+    buckets=LATENCY_BUCKETS,
+)
 RECORDS = Counter("scalelab_tracker_records_total", "Output records seen", ["worker"])
 
-QOS_SCHEMA = pa.schema([
-    ("id", pa.string()), ("run_id", pa.string()), ("seq", pa.int64()), ("source", pa.string()),
-    ("worker", pa.string()), ("model", pa.string()), ("batch_size", pa.int32()),
-    ("partition", pa.int32()), ("offset", pa.int64()),
-    ("intended_ns", pa.int64()), ("sent_ns", pa.int64()), ("consume_ns", pa.int64()),
-    ("done_ns", pa.int64()), ("tracked_ns", pa.int64()),
-    ("queue_s", pa.float64()), ("decode_s", pa.float64()), ("preprocess_s", pa.float64()),
-    ("inference_s", pa.float64()), ("postprocess_s", pa.float64()),
-    ("latency_s", pa.float64()), ("detections", pa.int32()),
-])
+QOS_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("run_id", pa.string()),
+        ("seq", pa.int64()),
+        ("source", pa.string()),
+        ("worker", pa.string()),
+        ("model", pa.string()),
+        ("batch_size", pa.int32()),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+        ("intended_ns", pa.int64()),
+        ("sent_ns", pa.int64()),
+        ("consume_ns", pa.int64()),
+        ("done_ns", pa.int64()),
+        ("tracked_ns", pa.int64()),
+        ("queue_s", pa.float64()),
+        ("decode_s", pa.float64()),
+        ("preprocess_s", pa.float64()),
+        ("inference_s", pa.float64()),
+        ("postprocess_s", pa.float64()),
+        ("latency_s", pa.float64()),
+        ("detections", pa.int32()),
+    ]
+)
 FLUSH_ROWS = 2000
 FLUSH_SECONDS = 2.0
 
@@ -96,8 +119,10 @@ def handle(message: Message, writer: QosWriter) -> None:
 def end_offsets(consumer: Consumer, topic: str) -> dict[int, int]:
     metadata = consumer.list_topics(topic, timeout=10)
     partitions = metadata.topics[topic].partitions
-    return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions}
+    return {
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        for p in partitions
+    }
 
 
 def reached(consumer: Consumer, targets: dict[int, int], topic: str) -> bool:

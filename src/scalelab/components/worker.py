@@ -17,18 +17,23 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from scalelab.components import common
-from scalelab.spec.loader import load_resolved
 from scalelab.components.producer import producer_config
 from scalelab.inference.batching import Batcher
 from scalelab.inference.detector import BatchResult, Detector, FrameFailure, FrameResult
+from scalelab.spec.loader import load_resolved
 
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 PROCESSED = Counter("scalelab_worker_processed_total", "Frames run through the model")
 DEAD = Counter("scalelab_worker_dead_letter_total", "Frames sent to the dead-letter topic")
-BATCH = Histogram("scalelab_worker_batch_size", "Frames per inference call",
-                  buckets=(1, 2, 4, 8, 16, 32, 64))
-STAGE = Histogram("scalelab_worker_stage_seconds", "Per-frame time of each stage",
-                  ["stage"], buckets=STAGE_BUCKETS)
+BATCH = Histogram(
+    "scalelab_worker_batch_size", "Frames per inference call", buckets=(1, 2, 4, 8, 16, 32, 64)
+)
+STAGE = Histogram(
+    "scalelab_worker_stage_seconds",
+    "Per-frame time of each stage",
+    ["stage"],
+    buckets=STAGE_BUCKETS,
+)
 BUSY = Counter("scalelab_worker_busy_seconds_total", "Time spent processing batches")
 READY = Gauge("scalelab_worker_ready", "1 once the model is loaded and the consumer subscribed")
 
@@ -62,8 +67,14 @@ def worker_group(run_id: str) -> str:
 
 
 class Worker:
-    def __init__(self, consumer: Consumer, producer: Producer, detector: Detector,
-                 batcher: Batcher[tuple[Message, int]], ctx: WorkerContext):
+    def __init__(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        detector: Detector,
+        batcher: Batcher[tuple[Message, int]],
+        ctx: WorkerContext,
+    ):
         self.consumer = consumer
         self.producer = producer
         self.detector = detector
@@ -100,12 +111,21 @@ class Worker:
         self.consumer.commit(offsets=_next_offsets(batch), asynchronous=False)
         BUSY.inc(time.perf_counter() - started)
 
-    def _emit(self, message: Message, item: FrameResult, result: BatchResult,
-              consumed_ns: int, start_ns: int, done_ns: int) -> None:
-        record = output_record(message, item, result.batch_size, self.ctx,
-                               (consumed_ns, start_ns, done_ns))
-        self.producer.produce(self.ctx.output_topic, key=message.key(),
-                              value=json.dumps(record).encode())
+    def _emit(
+        self,
+        message: Message,
+        item: FrameResult,
+        result: BatchResult,
+        consumed_ns: int,
+        start_ns: int,
+        done_ns: int,
+    ) -> None:
+        record = output_record(
+            message, item, result.batch_size, self.ctx, (consumed_ns, start_ns, done_ns)
+        )
+        self.producer.produce(
+            self.ctx.output_topic, key=message.key(), value=json.dumps(record).encode()
+        )
         self.producer.poll(0)
         PROCESSED.inc()
         BATCH.observe(result.batch_size)
@@ -113,14 +133,22 @@ class Worker:
             STAGE.labels(stage).observe(getattr(item.timings, f"{stage}_ns") / 1e9)
 
     def _dead_letter(self, message: Message, reason: str) -> None:
-        headers = list(message.headers() or []) + [(common.H_REASON, reason.encode())]
-        self.producer.produce(self.ctx.dead_letter_topic, key=message.key(),
-                              value=message.value(), headers=headers)
+        original = common.header_dict(message.headers())
+        headers: common.Headers = [(k, v.encode()) for k, v in original.items()]
+        headers.append((common.H_REASON, reason.encode()))
+        self.producer.produce(
+            self.ctx.dead_letter_topic, key=message.key(), value=message.value(), headers=headers
+        )
         DEAD.inc()
 
 
-def output_record(message: Message, item: FrameResult, batch_size: int, ctx: WorkerContext,
-                  times: tuple[int, int, int]) -> dict[str, object]:
+def output_record(
+    message: Message,
+    item: FrameResult,
+    batch_size: int,
+    ctx: WorkerContext,
+    times: tuple[int, int, int],
+) -> dict[str, object]:
     """One output-topic record (ARCHITECTURE.md): ids, timings in seconds, timestamps in ns."""
     consumed_ns, start_ns, done_ns = times
     headers = common.header_dict(message.headers())
@@ -152,8 +180,8 @@ def output_record(message: Message, item: FrameResult, batch_size: int, ctx: Wor
 def _next_offsets(batch: list[tuple[Message, int]]) -> list[TopicPartition]:
     highest: dict[tuple[str, int], int] = {}
     for message, _ in batch:
-        key = (message.topic(), message.partition())
-        highest[key] = max(highest.get(key, -1), message.offset())
+        key = (str(message.topic()), int(message.partition() or 0))
+        highest[key] = max(highest.get(key, -1), int(message.offset() or 0))
     return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
 
 
@@ -166,10 +194,17 @@ def main() -> None:
     stop = common.stop_event()
     common.serve_metrics(args.metrics_port)
     wl = spec.workload
-    detector = Detector(args.model, wl.threads, ["cuda"] if wl.device == "gpu" else None,
-                        wl.conf_threshold, wl.iou_threshold, wl.imgsz)
-    ctx = WorkerContext(args.name, wl.model, args.run_id, spec.broker.output_topic,
-                        spec.broker.dead_letter_topic)
+    detector = Detector(
+        args.model,
+        wl.threads,
+        ["cuda"] if wl.device == "gpu" else None,
+        wl.conf_threshold,
+        wl.iou_threshold,
+        wl.imgsz,
+    )
+    ctx = WorkerContext(
+        args.name, wl.model, args.run_id, spec.broker.output_topic, spec.broker.dead_letter_topic
+    )
     consumer = Consumer(consumer_config(args.bootstrap, worker_group(args.run_id)))
     producer = Producer(producer_config(args.bootstrap))
     worker = Worker(consumer, producer, detector, Batcher(wl.batch_size, wl.max_batch_wait), ctx)

@@ -46,8 +46,14 @@ def spec_queries(spec: ExperimentSpec) -> list[MetricQuery] | None:
 
 
 def export_with_progress(
-    url: str, window: Window, out: Path, step: float, console: Console | None,
-    queries: list[MetricQuery] | None = None, **options: float,
+    url: str,
+    window: Window,
+    out: Path,
+    step: float,
+    console: Console | None,
+    queries: list[MetricQuery] | None = None,
+    concurrency: int = 4,
+    segment_points: int = 10_000,
 ) -> ExportResult:
     """`export_window` with a rich progress bar of series × segments done."""
     columns = (TextColumn("export"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -57,20 +63,38 @@ def export_with_progress(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return export_window(url, window, out, queries=queries, step=step, progress=progress,
-                             **options)  # type: ignore[arg-type]
+        return export_window(
+            url,
+            window,
+            out,
+            queries=queries,
+            step=step,
+            progress=progress,
+            concurrency=concurrency,
+            segment_points=segment_points,
+        )
 
 
-def export_run(run_dir: Path, spec: ExperimentSpec, record: RunRecord, url: str,
-               console: Console | None = None) -> ExportResult:
+def export_run(
+    run_dir: Path, spec: ExperimentSpec, record: RunRecord, url: str, console: Console | None = None
+) -> ExportResult:
     """Export the run's window into its directory and note the result in the record."""
-    result = export_with_progress(url, run_window(record), run_dir / METRICS_FILE,
-                                  spec.monitoring.scrape_interval, console, spec_queries(spec))
+    result = export_with_progress(
+        url,
+        run_window(record),
+        run_dir / METRICS_FILE,
+        spec.monitoring.scrape_interval,
+        console,
+        spec_queries(spec),
+    )
     record.results["export"] = result.to_dict()
     if not result.complete:
-        missing = ", ".join(f"{f.metric} {f.start:%H:%M:%S}-{f.end:%H:%M:%S}" for f in result.failed)
-        record.warnings.append(f"export incomplete: missing {missing}; "
-                               f"finish it with `scalelab export {record.id}`")
+        missing = ", ".join(
+            f"{f.metric} {f.start:%H:%M:%S}-{f.end:%H:%M:%S}" for f in result.failed
+        )
+        record.warnings.append(
+            f"export incomplete: missing {missing}; finish it with `scalelab export {record.id}`"
+        )
     return result
 
 
@@ -97,8 +121,9 @@ def kept_data_prometheus(data: Path, retention_s: float) -> Iterator[str]:
     config = work / "prometheus.yml"
     config.write_text('{"global": {"scrape_interval": "1m"}, "scrape_configs": []}')
     port = free_port()
-    spec = local_prometheus.prometheus_process(port, config, data, retention_s,
-                                               work / "prometheus.log")
+    spec = local_prometheus.prometheus_process(
+        port, config, data, retention_s, work / "prometheus.log"
+    )
     proc = ManagedProcess(spec, work / "pids", "export", detached=False)
     proc.start()
     url = f"http://127.0.0.1:{port}"
@@ -106,8 +131,9 @@ def kept_data_prometheus(data: Path, retention_s: float) -> Iterator[str]:
         if not wait_until(lambda: local_prometheus.is_ready(url) or not proc.alive(), 60):
             raise ComponentError("prometheus", "not ready on the kept data", proc.log_tail())
         if not proc.alive():
-            raise ComponentError("prometheus", "exited (is another Prometheus using the data?)",
-                                 proc.log_tail())
+            raise ComponentError(
+                "prometheus", "exited (is another Prometheus using the data?)", proc.log_tail()
+            )
         yield url
     finally:
         proc.stop()

@@ -165,17 +165,13 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _kill_quietly(proc: psutil.Process) -> None:
-    try:
+    with contextlib.suppress(psutil.Error):
         proc.kill()
-    except psutil.Error:
-        pass
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -21,7 +21,9 @@ def make_platform(
 ) -> Platform:
     target = PLATFORMS.get(spec.platform.kind)
     if target is None:
-        raise ConfigError(f"unknown platform {spec.platform.kind!r} (known: {', '.join(PLATFORMS)})")
+        raise ConfigError(
+            f"unknown platform {spec.platform.kind!r} (known: {', '.join(PLATFORMS)})"
+        )
     module_name, class_name = target.split(":")
     platform_class = getattr(importlib.import_module(module_name), class_name)
     platform: Platform = platform_class(spec, run_id, run_dir, state_dir, detached)

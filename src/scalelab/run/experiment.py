@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,9 @@ from rich.console import Console
 from scalelab.analysis.summary import read_qos, summarise
 from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError, ScalelabError
+from scalelab.export.run_export import export_run
 from scalelab.load.profiles import make_profile, send_times
 from scalelab.load.sources import make_source
-from scalelab.export.run_export import export_run
 from scalelab.platform.base import ComponentLaunch, Endpoints
 from scalelab.run import kafka_ops
 from scalelab.run.accounting import Accounting, account
@@ -79,9 +79,7 @@ class Experiment:
         self.admin = kafka_ops.admin(endpoints.bootstrap)
         self.seen = Observations()
         self.pending_faults = sorted(self.spec.faults, key=lambda fault: fault.at)
-        self.offsets = kafka_ops.OffsetReader(
-            endpoints.bootstrap, f"scalelab-workers-{session.id}"
-        )
+        self.offsets = kafka_ops.OffsetReader(endpoints.bootstrap, f"scalelab-workers-{session.id}")
 
     def execute(self) -> None:
         try:
@@ -107,11 +105,19 @@ class Experiment:
         self._wait_group_ready()
         self.platform.wait_scraped(60)
 
-    def _launch(self, name: str, role: str, module: str, extra: list[str] | None = None
-                ) -> ComponentLaunch:
-        args = ["--spec", str(self.session.dir / "spec.yaml"),
-                "--bootstrap", self.endpoints.bootstrap, "--run-id", self.session.id,
-                "--run-dir", str(self.session.dir)]
+    def _launch(
+        self, name: str, role: str, module: str, extra: list[str] | None = None
+    ) -> ComponentLaunch:
+        args = [
+            "--spec",
+            str(self.session.dir / "spec.yaml"),
+            "--bootstrap",
+            self.endpoints.bootstrap,
+            "--run-id",
+            self.session.id,
+            "--run-dir",
+            str(self.session.dir),
+        ]
         if self.spec.base_dir:
             args += ["--base-dir", str(self.spec.base_dir)]
         return ComponentLaunch(name, role, f"scalelab.components.{module}", args + (extra or []))
@@ -126,8 +132,11 @@ class Experiment:
             if members == workers and assigned == partitions:
                 return
             time.sleep(0.5)
-        raise ComponentError("workers", f"consumer group {group} did not reach {workers} members "
-                             f"holding {partitions} partitions in {GROUP_READY_TIMEOUT:g} s")
+        raise ComponentError(
+            "workers",
+            f"consumer group {group} did not reach {workers} members "
+            f"holding {partitions} partitions in {GROUP_READY_TIMEOUT:g} s",
+        )
 
     # -- load -----------------------------------------------------------------------------
     def _start_producer(self) -> int:
@@ -139,8 +148,9 @@ class Experiment:
         while not start_file.exists():
             self.platform.check_health()
             if time.monotonic() > deadline:
-                raise ComponentError("producer", "did not become ready "
-                                     f"in {PRODUCER_READY_TIMEOUT:g} s")
+                raise ComponentError(
+                    "producer", f"did not become ready in {PRODUCER_READY_TIMEOUT:g} s"
+                )
             time.sleep(0.1)
         return int(json.loads(start_file.read_text())["start_ns"])
 
@@ -202,8 +212,10 @@ class Experiment:
             if lag == 0:
                 return
             time.sleep(TICK_S)
-        self.record.warnings.append(f"drain: consumer lag still {self.offsets.lag(topic)} after "
-                              f"{self.spec.workload.drain_timeout:g} s")
+        self.record.warnings.append(
+            f"drain: consumer lag still {self.offsets.lag(topic)} after "
+            f"{self.spec.workload.drain_timeout:g} s"
+        )
 
     def _stop_data_plane(self) -> None:
         """Workers first (each finishes and commits its batch), then the tracker, which reads
@@ -267,8 +279,10 @@ class AccountingError(ScalelabError):
 
     def __init__(self, accounting: Accounting):
         self.accounting = accounting
-        super().__init__(f"accounting broken: {accounting.lost} of {accounting.produced} "
-                         f"messages lost ({accounting.to_dict()})")
+        super().__init__(
+            f"accounting broken: {accounting.lost} of {accounting.produced} "
+            f"messages lost ({accounting.to_dict()})"
+        )
 
 
 def _ns(epoch_ns: int) -> str:

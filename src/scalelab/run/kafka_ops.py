@@ -26,8 +26,12 @@ def create_topics(client: AdminClient, broker: BrokerSpec, partitions: int) -> N
         (broker.dead_letter_topic, 1),
     ]
     topics = [
-        NewTopic(name, num_partitions=n, replication_factor=broker.replication,
-                 config={"retention.ms": retention})
+        NewTopic(
+            name,
+            num_partitions=n,
+            replication_factor=broker.replication,
+            config={"retention.ms": retention},
+        )
         for name, n in wanted
     ]
     for name, future in client.create_topics(topics, operation_timeout=30).items():
@@ -47,10 +51,14 @@ class OffsetReader:
     """Reads end offsets and a group's committed offsets with one long-lived consumer."""
 
     def __init__(self, bootstrap: str, group: str):
-        self.consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": group,
-            "enable.auto.commit": False, "log_level": 3,
-        })
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "log_level": 3,
+            }
+        )
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         metadata = self.consumer.list_topics(topic, timeout=10)
@@ -74,8 +82,14 @@ class OffsetReader:
 
 def read_keys(bootstrap: str, topic: str, timeout: float = 30) -> list[str]:
     """Every message key of a (small) topic, read from the beginning without a group."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "scalelab-audit",
-                         "enable.auto.commit": False, "log_level": 3})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "scalelab-audit",
+            "enable.auto.commit": False,
+            "log_level": 3,
+        }
+    )
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         parts = [TopicPartition(topic, p, 0) for p in metadata.topics[topic].partitions]
@@ -89,8 +103,9 @@ def read_keys(bootstrap: str, topic: str, timeout: float = 30) -> list[str]:
             if message is None or message.error() is not None:
                 continue
             keys.append((message.key() or b"").decode())
-            if message.offset() + 1 >= ends[message.partition()]:
-                remaining.discard(message.partition())
+            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+            if offset + 1 >= ends[partition]:
+                remaining.discard(partition)
         return keys
     finally:
         consumer.close()

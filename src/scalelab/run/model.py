@@ -9,6 +9,7 @@ from scalelab.models.info import ModelInfo, load_model_info
 from scalelab.models.registry import BUILDERS, build_model
 from scalelab.spec.models import YoloWorkload
 
+
 def resolve_model(workload: YoloWorkload, base_dir: Path | None) -> ModelInfo:
     """A built-in demo model by name (built offline once, then reused) or a user's file."""
     name = workload.model

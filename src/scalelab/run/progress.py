@@ -30,8 +30,12 @@ class LiveView:
         self.progress.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.progress.stop()
 
     def update(self, phase: str, elapsed: float, produced: int, lag: int) -> None:
@@ -41,5 +45,6 @@ class LiveView:
             rate = (produced - self.last[1]) / (now - self.last[0])
         self.last = (now, produced)
         figures = f"sent {produced:>7}  rate {rate:7.1f}/s  lag {lag:>6}"
-        self.progress.update(self.task, completed=min(elapsed, self.duration), phase=phase,
-                             figures=figures)
+        self.progress.update(
+            self.task, completed=min(elapsed, self.duration), phase=phase, figures=figures
+        )

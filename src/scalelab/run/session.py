@@ -26,7 +26,6 @@ from scalelab.spec.loader import dump_spec
 from scalelab.spec.models import ExperimentSpec
 
 
-
 class RunSession:
     def __init__(self, spec: ExperimentSpec, spec_path: Path | None, detached: bool = False):
         self.spec = spec
@@ -65,7 +64,10 @@ class RunSession:
         return self.endpoints
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:

@@ -62,8 +62,11 @@ def stop_processes(run_id: str | None = None) -> list[ProcessState]:
         live = pid_file.process() is not None
         if live:
             terminate_group(pid_file.pid)
-        stopped.append(ProcessState(pid_file.name, pid_file.pid, live, pid_file.ports,
-                                    pid_file.started, pid_file.run_id))
+        stopped.append(
+            ProcessState(
+                pid_file.name, pid_file.pid, live, pid_file.ports, pid_file.started, pid_file.run_id
+            )
+        )
         path.unlink(missing_ok=True)
     return stopped
 

@@ -57,12 +57,17 @@ def check_faults_leave_a_worker(spec: ExperimentSpec) -> list[SpecProblem]:
     killed = set()
     for index, fault in enumerate(spec.faults):
         if fault.worker >= spec.workload.workers:
-            problems.append(SpecProblem(f"faults.{index}.worker",
-                                        f"no such worker (workload.workers is {spec.workload.workers})",
-                                        value=fault.worker))
+            problems.append(
+                SpecProblem(
+                    f"faults.{index}.worker",
+                    f"no such worker (workload.workers is {spec.workload.workers})",
+                    value=fault.worker,
+                )
+            )
         if fault.at >= spec.load.duration:
-            problems.append(SpecProblem(f"faults.{index}.at", "must fall inside load.duration",
-                                        value=fault.at))
+            problems.append(
+                SpecProblem(f"faults.{index}.at", "must fall inside load.duration", value=fault.at)
+            )
         killed.add(fault.worker)
     if killed and len(killed) >= spec.workload.workers:
         problems.append(SpecProblem("faults", "would kill every worker; none would be left"))

@@ -50,7 +50,9 @@ def _read_yaml(path: Path) -> CommentedMap:
     except MarkedYAMLError as err:
         mark = err.problem_mark
         line = mark.line + 1 if mark is not None else None
-        raise SpecError([SpecProblem("", f"not valid YAML: {err.problem}", str(path), line)]) from err
+        raise SpecError(
+            [SpecProblem("", f"not valid YAML: {err.problem}", str(path), line)]
+        ) from err
     if not isinstance(tree, CommentedMap):
         raise SpecError([SpecProblem("", "a spec must be a YAML mapping", str(path), 1)])
     return tree
@@ -119,7 +121,9 @@ def _message(error: Any) -> str:
     return str(error["msg"])
 
 
-def _locate(problem: SpecProblem, tree: CommentedMap, path: Path, overridden: set[str]) -> SpecProblem:
+def _locate(
+    problem: SpecProblem, tree: CommentedMap, path: Path, overridden: set[str]
+) -> SpecProblem:
     shown_path, line = _find_line(tree, problem.path.split("."))
     located = SpecProblem(shown_path, problem.message, str(path), line, problem.value)
     return _mark_override(located, overridden)
@@ -170,10 +174,9 @@ def _is_union_tag(node: CommentedMap, key: str) -> bool:
 
 
 def dump_spec(spec: ExperimentSpec) -> str:
-    """The resolved spec, every default filled in, as YAML."""
+    """The resolved spec, every default filled in, as YAML in the spec's section order."""
     buffer = io.StringIO()
-    yaml = YAML(typ="safe")
+    yaml = YAML(typ="rt")
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
     yaml.dump(spec.model_dump(mode="json"), buffer)
     return buffer.getvalue()

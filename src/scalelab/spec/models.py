@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from scalelab.load.config import LoadSpec, SourceSpec
 from scalelab.spec.types import Seconds, SecondsOrZero
 
+
 def _default_source() -> SourceSpec:
     return TypeAdapter(SourceSpec).validate_python({"kind": "synthetic"})
 
@@ -79,7 +80,7 @@ class YoloWorkload(Section):
     kind: Literal["yolo"] = Field("yolo", description="YOLO detection on ONNX Runtime.")
     model: str = Field(
         "yolov8n",
-        description="A built-in demo model name (built offline on first use) or a path to .onnx/.pt.",
+        description="A built-in demo model name (built offline once) or a path to .onnx/.pt.",
     )
     workers: int = Field(2, ge=1, le=256, description="Worker processes in one consumer group.")
     threads: int = Field(1, ge=1, le=256, description="ONNX Runtime intra-op threads per worker.")

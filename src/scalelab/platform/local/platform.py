@@ -92,9 +92,15 @@ class LocalPlatform(Platform):
         self.targets["prometheus"] = (port, {})
         prometheus.write_targets(targets_file, self.targets)
         config = work / "prometheus.yml"
-        config.write_text(prometheus.prometheus_config(self.spec.monitoring.scrape_interval, targets_file))
+        config.write_text(
+            prometheus.prometheus_config(self.spec.monitoring.scrape_interval, targets_file)
+        )
         spec = prometheus.prometheus_process(
-            port, config, work / "data", self.spec.monitoring.retention, self.logs / "prometheus.log"
+            port,
+            config,
+            work / "data",
+            self.spec.monitoring.retention,
+            self.logs / "prometheus.log",
         )
         self._launch(spec)
         url = f"http://127.0.0.1:{port}"

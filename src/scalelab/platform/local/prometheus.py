@@ -17,8 +17,7 @@ from scalelab.errors import MissingDependencyError
 from scalelab.platform.process import ProcessSpec
 
 INSTALL_HINT = (
-    "run `make prometheus` (apt-get install prometheus prometheus-node-exporter, "
-    "Debian's packages)"
+    "run `make prometheus` (apt-get install prometheus prometheus-node-exporter, Debian's packages)"
 )
 PROMETHEUS_CANDIDATES = ("prometheus",)
 NODE_EXPORTER_CANDIDATES = ("prometheus-node-exporter", "node_exporter")
