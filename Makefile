@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKA_STAMP := kafka/lib/.fetched
 
-.PHONY: setup venv kafka prometheus demo test lint unit integration clean reset
+.PHONY: setup venv kafka prometheus browser demo test lint unit clean reset
 
 setup: venv kafka prometheus
 
@@ -14,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,kubernetes]'
 	@touch $(STAMP)
 
 # Apache Kafka (KRaft) and the Prometheus JMX exporter agent, pinned in kafka/pom.xml.
@@ -38,11 +38,20 @@ prometheus:
 		$$SUDO systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true; \
 	fi
 
+# Debian's Chromium, for the test that opens a report in a real browser.
+browser:
+	@if command -v chromium >/dev/null; then echo "chromium: already installed"; else \
+		echo "installing Debian package chromium (headless browser for the report test)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+
 demo: setup
 	$(BIN)/scalelab run examples/quickstart.yaml
 
-test: setup
-	$(BIN)/pytest -q tests
+test: setup browser
+	$(BIN)/pytest -q -p no:cacheprovider tests
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
