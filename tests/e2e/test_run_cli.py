@@ -8,13 +8,14 @@ and a producer that cannot keep up.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
-from .cli import REPO, recorded_pids, run_json, runs, scalelab
+from .cli import REPO, alive, recorded_pids, run_json, runs, scalelab
 
 pytestmark = pytest.mark.e2e
 QUICKSTART = str(REPO / "examples" / "quickstart.yaml")
@@ -102,3 +103,34 @@ def test_producer_shortfall_is_reported_not_hidden() -> None:
     assert accounting["still_queued"] > 0
     assert any("consumer lag still" in w for w in run_json(run_dir)["warnings"])  # type: ignore[union-attr]
     assert "of target" in output
+
+
+def test_missing_model_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    before = set(runs())
+    result = scalelab("run", QUICKSTART, "--set", f"workload.model={tmp_path / 'nope.onnx'}")
+    assert result.returncode == 2
+    assert f"model {tmp_path / 'nope.onnx'}" in result.stderr
+    assert set(runs()) == before and recorded_pids() == {}
+
+
+def test_ctrl_c_during_load_aborts_cleanly_and_keeps_the_record() -> None:
+    import signal
+
+    from scalelab.platform.process import wait_until
+
+    from .cli import spawn
+
+    before = set(runs())
+    proc = spawn("run", QUICKSTART, "--set", "load.duration=60s")
+    assert wait_until(lambda: "producer" in recorded_pids(), 120), "the load never started"
+    pids = recorded_pids()
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(120)
+    assert proc.returncode == 130
+    (run_dir,) = set(runs()) - before
+    record = run_json(run_dir)
+    assert record["status"] == "aborted"
+    assert [p["name"] for p in record["phases"]][-1] == "teardown"  # type: ignore[index]
+    assert recorded_pids() == {}
+    assert not any(alive(pid) for pid in pids.values())

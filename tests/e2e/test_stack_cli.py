@@ -32,6 +32,9 @@ def test_up_status_down_leave_no_process_behind() -> None:
     record = run_json(runs()[-1])
     assert record["status"] == "succeeded"
     assert [p["name"] for p in record["phases"]] == ["setup", "teardown"]  # type: ignore[index]
+    listed = scalelab("ls")
+    assert listed.returncode == 0 and str(record["id"]) in listed.stdout
+    assert "succeeded" in listed.stdout
 
 
 def test_reset_removes_what_an_earlier_stack_left() -> None:
