@@ -1,0 +1,148 @@
+"""`runs/<id>/report.html`: one self-contained page per run, or a comparison of several.
+
+Order of a run's report: the verdict and the headline figures, then the
+plots, energy, correlations, per-worker and per-stage tables, accounting and
+the run record's facts (versions, host, phases).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from scalelab.analysis import htmlkit as h
+from scalelab.analysis.analyse import Analysis, analyse
+from scalelab.analysis.dataset import Run
+from scalelab.analysis.report_parts import (
+    correlation_section,
+    energy_section,
+    record_section,
+    tables_section,
+)
+
+REPORT_FILE = "report.html"
+CAPTIONS = {
+    "rate": "Target rate (producer's schedule) against the rate actually sent, per step.",
+    "throughput": "Frames completed per step, with the input rate for reference.",
+    "latency": "End-to-end latency percentiles per step, by completion time.",
+    "consumer_lag": "Messages in the input topic not yet consumed.",
+    "cpu": "CPU cores used by each component; the line is the whole host.",
+    "power": "Power over time.",
+    "stages": "Where the time per frame goes, per worker.",
+    "correlation": "Pearson coefficients between the headline series (load phase).",
+}
+
+
+def build_report(
+    run_dirs: Sequence[Path], out: Path | None = None, kepler: Mapping[str, str] | None = None
+) -> Path:
+    """report.html for one run; comparison.html (first run's dir, or `out`) for several."""
+    if not run_dirs:
+        raise ValueError("build_report needs at least one run directory")
+    if len(run_dirs) == 1:
+        return write_report(analyse(Run(Path(run_dirs[0])), kepler), out)
+    from scalelab.analysis.compare import write_comparison
+
+    return write_comparison([Run(Path(d)) for d in run_dirs], out)
+
+
+def write_report(result: Analysis, out: Path | None = None) -> Path:
+    path = out or result.run.dir / REPORT_FILE
+    path.write_text(render(result))
+    return path
+
+
+def render(result: Analysis) -> str:
+    run = result.run
+    body = [
+        header(run),
+        verdict_section(result),
+        h.section("Summary (load phase, warmup excluded)", h.pairs_table(headline_rows(result))),
+        plots_section(result),
+        energy_section(result.energy),
+        correlation_section(result.correlations),
+        tables_section(run.summary),
+        record_section(run.record),
+    ]
+    return h.page(f"scalelab report {run.id}", "\n".join(body))
+
+
+def header(run: Run) -> str:
+    description = run.spec.get("description") or ""
+    return (
+        f"<h1>{h.esc(run.id)}</h1><p>{h.esc(description)}</p>"
+        f'<p class="muted">status {h.esc(run.record.get("status", "unknown"))} · '
+        f"started {h.esc(run.record.get('started', '–'))} · "
+        f"ended {h.esc(run.record.get('ended', '–'))} (UTC)</p>"
+    )
+
+
+def verdict_section(result: Analysis) -> str:
+    checked = result.verdict
+    badge = f'<span class="badge {checked.result.lower()}">{checked.result}</span>'
+    reasons = "".join(f"<li>{h.esc(r)}</li>" for r in checked.reasons)
+    notes = "".join(f"<li>{h.esc(n)}</li>" for n in checked.notes)
+    slo_rows = [
+        (
+            name,
+            entry["target"],
+            entry["measured"],
+            h.Raw(
+                '<span class="met">met</span>'
+                if entry["met"]
+                else '<span class="missed">missed</span>'
+            ),
+        )
+        for name, entry in checked.slo.items()
+    ]
+    slo = (
+        h.table(["SLO", "target", "measured", ""], slo_rows)
+        if slo_rows
+        else '<p class="muted">the spec sets no SLO</p>'
+    )
+    return h.section(
+        "Verdict",
+        f"<p>{badge}</p>",
+        f'<ul class="reasons">{reasons}</ul>' if reasons else "",
+        slo,
+        f'<h3>Notes</h3><ul class="muted">{notes}</ul>' if notes else "",
+    )
+
+
+def headline_rows(result: Analysis) -> list[tuple[str, Any]]:
+    summary = result.run.summary
+    rate, latency = summary.get("rate") or {}, summary.get("latency_s") or {}
+    lags = [s["lag"] for s in summary.get("consumer_lag") or []]
+    load = result.energy.get("load") or {}
+    tag = " (estimate)" if result.energy.get("estimate") else ""
+    ratio = rate.get("achieved_ratio")
+    return [
+        ("target rate", h.number(rate.get("target_rate"), 2, "msg/s")),
+        (
+            "achieved rate",
+            h.number(rate.get("achieved_rate"), 2, "msg/s")
+            + (f" ({ratio:.1%} of target)" if ratio is not None else ""),
+        ),
+        ("throughput", h.number(summary.get("throughput"), 2, "frames/s")),
+        (
+            "latency p50 / p95 / p99 / max",
+            " / ".join(h.ms(latency.get(k)) for k in ("p50", "p95", "p99", "max")),
+        ),
+        ("schedule lag p99", h.ms(rate.get("schedule_lag_p99_s"))),
+        ("consumer lag max / end", f"{max(lags, default=0)} / {lags[-1] if lags else 0}"),
+        (f"energy in the load phase{tag}", h.number(load.get("joules"), 1, "J")),
+        (f"energy per frame{tag}", h.number(load.get("joules_per_frame"), 3, "J")),
+        ("mean power" + tag, h.number(load.get("mean_watts"), 2, "W")),
+    ]
+
+
+def plots_section(result: Analysis) -> str:
+    figures = [
+        h.image(result.plots[name], CAPTIONS.get(name, name))
+        for name in CAPTIONS
+        if name in result.plots
+    ]
+    if not figures:
+        return h.section("Plots", '<p class="muted">no data to plot</p>')
+    return h.section("Plots", *figures)

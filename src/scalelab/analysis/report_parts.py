@@ -1,0 +1,162 @@
+"""The report's table sections: energy, correlations, per-worker/stage/accounting, run record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from scalelab.analysis import htmlkit as h
+from scalelab.analysis.correlate import MAX_LAG_STEPS, Correlations, Pair
+
+SHOWN_DROPPED = 12
+SHOWN_PAIRS = 30
+
+
+def energy_section(energy: dict[str, Any]) -> str:
+    parts = [f"<p>{h.esc(energy.get('message', ''))}</p>"]
+    if energy.get("estimate"):
+        assumptions = energy.get("assumptions") or {}
+        parts.append(
+            '<div class="estimate"><b>ESTIMATE</b>, not a measurement: no energy counters '
+            f"(RAPL, Kepler) were available. Model: <code>{h.esc(energy.get('model', ''))}"
+            f"</code><br>Basis: {h.esc(energy.get('basis', ''))}<br>"
+            + h.pairs_table(assumptions.items())
+            + "</div>"
+        )
+    elif energy.get("basis"):
+        parts.append(f"<p class='muted'>{h.esc(energy['basis'])}</p>")
+    phases = energy.get("phases") or {}
+    parts.append(
+        h.table(
+            ["phase", "seconds", "joules", "mean watts", "CPU seconds", "coverage"],
+            [
+                (
+                    name,
+                    p.get("seconds"),
+                    p.get("joules"),
+                    p.get("mean_watts"),
+                    p.get("cpu_seconds"),
+                    p.get("coverage"),
+                )
+                for name, p in phases.items()
+            ],
+        )
+    )
+    components = energy.get("components") or {}
+    if components:
+        parts.append(
+            "<h3>Per component (load phase)</h3>"
+            + h.table(
+                ["component", "CPU seconds", "joules", "joules per frame"],
+                [
+                    (name, c.get("cpu_seconds"), c.get("joules"), c.get("joules_per_frame"))
+                    for name, c in sorted(components.items())
+                ],
+            )
+        )
+    return h.section("Energy", *parts)
+
+
+def correlation_section(correlations: Correlations) -> str:
+    rows = [_pair_row(p) for p in correlations.pairs[:SHOWN_PAIRS]]
+    hidden = len(correlations.pairs) - len(rows)
+    more = f"<p class='muted'>{hidden} weaker pairs in correlations.json</p>" if hidden else ""
+    return h.section(
+        "Correlations (load phase)",
+        f"<p class='muted'>{h.esc(correlations.message)}; grid step "
+        f"{correlations.step_s:g} s; best lag: b shifted after a where |r| is largest "
+        f"(within ±{MAX_LAG_STEPS} steps).</p>",
+        h.table(["a", "b", "Pearson", "Spearman", "n", "best lag (s)", "r at lag", "leads"], rows),
+        more,
+        _dropped_note(correlations.dropped),
+    )
+
+
+def _pair_row(p: Pair) -> tuple[Any, ...]:
+    lead = _lead(p.leader, p.a, p.b, p.lag_s)
+    return (p.a, p.b, p.pearson, p.spearman, p.samples, p.lag_s, p.lagged_pearson, lead)
+
+
+def _dropped_note(dropped: list[dict[str, str]]) -> str:
+    if not dropped:
+        return ""
+    shown = ", ".join(f"{d['series']} ({d['reason']})" for d in dropped[:SHOWN_DROPPED])
+    more = f" and {len(dropped) - SHOWN_DROPPED} more" if len(dropped) > SHOWN_DROPPED else ""
+    return f"<p class='muted'>left out: {h.esc(shown)}{more}</p>"
+
+
+def tables_section(summary: dict[str, Any]) -> str:
+    workers = summary.get("per_worker") or {}
+    stages = summary.get("stages_s") or {}
+    accounting = summary.get("accounting") or {}
+    return "\n".join(
+        [
+            h.section(
+                "Per worker",
+                h.table(
+                    ["worker", "processed", "throughput (frames/s)", "latency p99"],
+                    [
+                        (w, s.get("processed"), s.get("throughput"), h.ms(s.get("latency_p99_s")))
+                        for w, s in sorted(workers.items())
+                    ],
+                ),
+            ),
+            h.section(
+                "Per stage (time per frame)",
+                h.table(
+                    ["stage", "p50", "p95", "p99", "max", "mean"],
+                    [
+                        (stage, *(h.ms(s.get(k)) for k in ("p50", "p95", "p99", "max", "mean")))
+                        for stage, s in stages.items()
+                    ],
+                ),
+            ),
+            h.section(
+                "Accounting",
+                h.pairs_table(accounting.items()),
+                "<p class='muted'>produced = processed + dead-lettered + still queued; "
+                "duplicates are counted, never dropped.</p>",
+            ),
+        ]
+    )
+
+
+def record_section(record: dict[str, Any]) -> str:
+    phases = [
+        (p.get("name"), p.get("start"), p.get("end"), _seconds(p))
+        for p in record.get("phases") or []
+    ]
+    facts = [
+        ("platform", record.get("platform")),
+        ("git commit", record.get("git_commit")),
+        ("spec", record.get("spec_path")),
+    ]
+    errors = [
+        (e.get("kind"), e.get("component", ""), e.get("message", ""))
+        for e in record.get("errors") or []
+    ]
+    events = [(e.get("time"), e.get("kind"), e.get("detail")) for e in record.get("events") or []]
+    warnings = [(w,) for w in record.get("warnings") or []]
+    return h.section(
+        "Run record",
+        h.pairs_table(facts),
+        "<h3>Phases (UTC)</h3>" + h.table(["phase", "start", "end", "seconds"], phases),
+        "<h3>Versions</h3>" + h.pairs_table((record.get("versions") or {}).items()),
+        "<h3>Host</h3>" + h.pairs_table((record.get("host") or {}).items()),
+        "<h3>Errors</h3>" + h.table(["kind", "component", "message"], errors) if errors else "",
+        "<h3>Warnings</h3>" + h.table(["warning"], warnings) if warnings else "",
+        "<h3>Events</h3>" + h.table(["time", "kind", "detail"], events) if events else "",
+    )
+
+
+def _lead(leader: str | None, a: str, b: str, lag_s: float) -> str:
+    if leader is None:
+        return "–"
+    return f"{'a' if leader == a else 'b'} leads by {abs(lag_s):g} s"
+
+
+def _seconds(phase: dict[str, Any]) -> float | None:
+    if not phase.get("start") or not phase.get("end"):
+        return None
+    return round((pd.Timestamp(phase["end"]) - pd.Timestamp(phase["start"])).total_seconds(), 3)

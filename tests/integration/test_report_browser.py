@@ -1,0 +1,77 @@
+"""The report in a real browser: headless Chromium renders it offline, every image decodes.
+
+Skipped when Chromium is not installed (`apt-get install -y --no-install-recommends chromium`).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+from scalelab.analysis.analyse import analyse_run
+from scalelab.analysis.synthetic import Synthetic, write_run
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed (apt-get install -y --no-install-recommends chromium)",
+)
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
+
+
+def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    command = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = write_run(tmp_path_factory.mktemp("browser") / "run", Synthetic(load_s=20))
+    assert analyse_run(run_dir)["result"] == "VALID"
+    return run_dir / "report.html"
+
+
+def test_every_image_in_the_report_decodes(report: Path, tmp_path: Path) -> None:
+    done = chromium(
+        tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom", report.as_uri()
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    body = re.search(r"<body[^>]*>", done.stdout)
+    assert body is not None, done.stdout[:500]
+    images = len(re.findall(r"<img ", report.read_text()))
+    assert images >= 8
+    assert f'data-images="{images}"' in body.group(0)
+    assert 'data-images-ok="true"' in body.group(0)
+
+
+def test_the_screenshot_is_not_blank(report: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "report.png"
+    done = chromium(
+        tmp_path / "profile",
+        f"--screenshot={shot}",
+        "--window-size=1280,2400",
+        "--virtual-time-budget=5000",
+        report.as_uri(),
+    )
+    assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
+    pixels = np.asarray(mpimg.imread(shot))[..., :3]
+    assert pixels.shape[:2] == (2400, 1280)
+    assert pixels.std() > 0.05  # a blank page has no variance
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # text, plots and colours
