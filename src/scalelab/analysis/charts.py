@@ -92,5 +92,5 @@ def comparison_bars(table: pd.DataFrame, path: Path) -> Path | None:
     other.set_ylabel("milliseconds")
     ax.set_xticks(x, labels=[str(i) for i in table.index], rotation=20, ha="right", fontsize=7)
     handles = ax.get_legend_handles_labels()[0] + other.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="upper left", fontsize=8)
+    other.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.95)
     return save(fig, path)

@@ -18,6 +18,7 @@ from scalelab.analysis.report_parts import (
     correlation_section,
     energy_section,
     record_section,
+    spec_section,
     tables_section,
 )
 
@@ -64,6 +65,7 @@ def render(result: Analysis) -> str:
         correlation_section(result.correlations),
         tables_section(run.summary),
         record_section(run.record),
+        spec_section(run.params),
     ]
     return h.page(f"scalelab report {run.id}", "\n".join(body))
 

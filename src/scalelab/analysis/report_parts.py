@@ -73,6 +73,16 @@ def correlation_section(correlations: Correlations) -> str:
     )
 
 
+def spec_section(params: dict[str, Any]) -> str:
+    """The resolved spec as dotted keys, folded away."""
+    rows = h.pairs_table(
+        (key, "–" if value is None else str(value)) for key, value in params.items()
+    )
+    return h.section(
+        "Spec", f"<details><summary>{len(params)} parameters</summary>{rows}</details>"
+    )
+
+
 def _pair_row(p: Pair) -> tuple[Any, ...]:
     lead = _lead(p.leader, p.a, p.b, p.lag_s)
     return (p.a, p.b, p.pearson, p.spearman, p.samples, p.lag_s, p.lagged_pearson, lead)

@@ -52,7 +52,7 @@ def key_series(run: Run, grid: Grid, metrics: pd.DataFrame | None = None) -> pd.
     metrics = own_metrics(run) if metrics is None else metrics
     frame = pd.DataFrame(index=pd.Index(grid.seconds, name="t_s"))
     for name, values in {
-        **target_rate(metrics, grid),
+        **(target_rate(metrics, grid) or summary_target(run, grid)),
         **qos_series(run.qos, grid),
         "consumer lag": lag_series(run, grid),
         **component_cpu(metrics, grid),
@@ -96,6 +96,14 @@ def target_rate(metrics: pd.DataFrame, grid: Grid) -> dict[str, np.ndarray]:
     part = rows[rows["labels"] == newest]
     times = part["timestamp"].to_numpy(dtype="datetime64[ns]").view(np.int64)
     return {"target rate": gauge_last(times, part["value"].to_numpy(np.float64), grid)}
+
+
+def summary_target(run: Run, grid: Grid) -> dict[str, np.ndarray]:
+    """Without the producer's gauge: summary.json's mean target rate over the load phase."""
+    target, window = (run.summary.get("rate") or {}).get("target_rate"), run.load_window
+    if not target or window is None:
+        return {}
+    return {"target rate": np.where(grid.inside(window), float(target), np.nan)}
 
 
 def component_cpu(metrics: pd.DataFrame, grid: Grid) -> dict[str, np.ndarray]:
