@@ -49,10 +49,27 @@ def test_pearson_and_spearman_strongest_first() -> None:
     first = result.pairs[0]
     assert {first.a, first.b} == {"x", "cube"}
     assert first.spearman == pytest.approx(1.0) and first.pearson < 1.0
-    strengths = [max(abs(p.pearson), abs(p.spearman)) for p in result.pairs]
+    strengths = [min(abs(p.pearson), abs(p.spearman)) for p in result.pairs]
     assert strengths == sorted(strengths, reverse=True)
     minus = next(p for p in result.pairs if {p.a, p.b} == {"x", "minus"})
     assert minus.pearson < -0.7
+
+
+def test_a_pair_made_by_one_outlier_ranks_below_a_steady_one() -> None:
+    rng = np.random.default_rng(6)
+    base = rng.standard_normal(30)
+    spike = np.zeros(30)
+    spike[7] = 50.0  # one step where everything jumps (a GC pause, a rebalance)
+    frame = pd.DataFrame(
+        {
+            "key": base + spike,
+            "steady": base + spike + rng.standard_normal(30) * 0.3,
+            "spiky": spike + rng.standard_normal(30),  # unrelated apart from the spike
+        }
+    )
+    steady, spiky = correlate(frame, 1.0, key=["key"], max_lag=0).pairs
+    assert (steady.b, spiky.b) == ("steady", "spiky")
+    assert spiky.pearson > 0.95 and spiky.spearman < 0.5 < 0.9 < steady.spearman
 
 
 def test_constant_and_short_series_are_dropped_with_a_note_not_nan() -> None:

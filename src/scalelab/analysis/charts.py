@@ -33,7 +33,7 @@ def stage_plot(qos: pd.DataFrame, path: Path) -> Path | None:
     ax.set_ylabel("")
     ax.set_xlabel("milliseconds (stacked mean)")
     ax.invert_yaxis()
-    ax.legend(loc="lower right", fontsize=8, ncols=5)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), fontsize=8, ncols=5)
     return save(fig, path)
 
 

@@ -1,9 +1,10 @@
 """Which series move together during the load phase, and which one leads.
 
 Pearson and Spearman coefficients over the load window's grid steps, strongest
-pairs first, each with a lagged cross-correlation: the shift within ±`max_lag`
-steps at which the pair correlates best. A positive lag means `a` leads `b`
-(b follows a, `lag` steps later), as input rate leads consumer lag, lag leads
+pairs first (by the weaker of the two, so one outlier step cannot rank a
+pair), each with a lagged cross-correlation: the shift within ±`max_lag` steps
+at which the pair correlates best. A positive lag means `a` leads `b` (b
+follows a, `lag` steps later), as input rate leads consumer lag, lag leads
 latency, and CPU leads power. Constant or too-short series are dropped with a
 note instead of producing NaN.
 """
@@ -115,7 +116,8 @@ def rank_pairs(
 
 
 def _strength(pair: Pair) -> float:
-    return max(abs(pair.pearson), abs(pair.spearman))
+    """Strong by both measures: a Pearson made by one outlier step does not rank high."""
+    return min(abs(pair.pearson), abs(pair.spearman))
 
 
 def lagged_correlation(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[int, float]:

@@ -51,6 +51,11 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def outside_legend(ax: Axes) -> None:
+    """The legend right of the plot, where it hides no data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
+
+
 def timeline_axes(title: str, ylabel: str, timeline: Timeline) -> tuple[Figure, Axes]:
     fig, ax = figure(title, ylabel)
     for name, (start, end) in timeline.phases.items():
@@ -82,9 +87,10 @@ def line_plot(
         style = LINE_STYLES.get(name, {})
         ax.plot(frame.index, frame[name] * scale, label=name, drawstyle="steps-post", **style)
     if hline is not None:
-        limit(ax, hline[0] * scale, hline[1], float(np.nanmax(frame[present].to_numpy()) * scale))
+        top = float(np.nanmax(frame[present].to_numpy()) * scale)
+        limit(ax, hline[0] * scale, f"{hline[1]} {hline[0] * scale:g} {ylabel}", top)
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=8, ncols=4)
+    outside_legend(ax)
     return save(fig, path)
 
 
@@ -96,7 +102,7 @@ def limit(ax: Axes, value: float, label: str, data_max: float) -> None:
         ax.text(
             0.99,
             0.96,
-            f"{label} = {value:g}, above the plot",
+            f"{label}: above the plot",
             transform=ax.transAxes,
             ha="right",
             va="top",
@@ -118,7 +124,7 @@ def lag_plot(samples: list[dict[str, float]], path: Path, timeline: Timeline) ->
         label="consumer lag",
     )
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=8)
+    outside_legend(ax)
     return save(fig, path)
 
 
@@ -140,7 +146,7 @@ def cpu_plot(frame: pd.DataFrame, path: Path, timeline: Timeline) -> Path | None
             label="host busy (all processes)",
         )
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=8, ncols=4)
+    outside_legend(ax)
     return save(fig, path)
 
 
