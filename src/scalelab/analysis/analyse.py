@@ -88,7 +88,7 @@ def analyse_run(run_dir: Path, kepler: Mapping[str, str] | None = None) -> dict[
 
     run = Run(Path(run_dir))
     result = analyse(run, kepler)
-    _guard("summary.json", lambda: write_results(result), None, result.verdict.notes)
+    _guard("writing results", lambda: write_results(result), None, result.verdict.notes)
     _guard("report.html", lambda: write_report(result), None, result.verdict.notes)
     return result.verdict.to_dict()
 

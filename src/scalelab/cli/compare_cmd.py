@@ -16,7 +16,9 @@ from scalelab.cli.common import console, handle_errors
 
 @handle_errors
 def compare(
-    runs: Annotated[list[str], typer.Argument(help="Run ids (or run directories).")],
+    runs: Annotated[
+        list[str], typer.Argument(help="Run ids (or run directories).", metavar="RUN_ID...")
+    ],
 ) -> None:
     """Compare runs: the spec parameters that differ, then throughput, latency, energy."""
     comparison = compare_runs([Run(path) for path in resolve_runs(runs)])

@@ -16,7 +16,9 @@ from scalelab.cli.common import console, handle_errors
 
 @handle_errors
 def report(
-    runs: Annotated[list[str], typer.Argument(help="Run ids (or run directories).")],
+    runs: Annotated[
+        list[str], typer.Argument(help="Run ids (or run directories).", metavar="RUN_ID...")
+    ],
     out: Annotated[
         Path | None,
         typer.Option(
