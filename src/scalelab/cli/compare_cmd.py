@@ -17,7 +17,7 @@ from scalelab.cli.common import console, handle_errors
 @handle_errors
 def compare(
     runs: Annotated[
-        list[str], typer.Argument(help="Run ids (or run directories).", metavar="RUN_ID...")
+        list[str], typer.Argument(help="Run ids (or run directories).", metavar="RUN_ID")
     ],
 ) -> None:
     """Compare runs: the spec parameters that differ, then throughput, latency, energy."""

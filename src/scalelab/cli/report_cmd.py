@@ -17,7 +17,7 @@ from scalelab.cli.common import console, handle_errors
 @handle_errors
 def report(
     runs: Annotated[
-        list[str], typer.Argument(help="Run ids (or run directories).", metavar="RUN_ID...")
+        list[str], typer.Argument(help="Run ids (or run directories).", metavar="RUN_ID")
     ],
     out: Annotated[
         Path | None,
