@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from scalelab.cli import export_cmd, model, run_cmd, runs_cmds, spec_cmds, stack_cmds
+from scalelab.cli import (
+    compare_cmd,
+    export_cmd,
+    model,
+    report_cmd,
+    run_cmd,
+    runs_cmds,
+    spec_cmds,
+    stack_cmds,
+)
 
 app = typer.Typer(
     name="scalelab",
@@ -21,4 +30,6 @@ app.command()(stack_cmds.status)
 app.command()(stack_cmds.reset)
 app.command()(runs_cmds.ls)
 app.command()(export_cmd.export)
+app.command()(report_cmd.report)
+app.command()(compare_cmd.compare)
 app.add_typer(model.app, name="model", help="Build and inspect detection models.")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -23,6 +24,33 @@ def print_summary(console: Console, run_dir: Path) -> None:
     console.print(_stages(summary))
     if summary.get("cpu"):
         console.print(_cpu(summary["cpu"]))
+    if summary.get("verdict"):
+        _print_verdict(console, summary["verdict"], summary.get("energy", {}))
+    if (run_dir / "report.html").exists():
+        console.print(f"report: {run_dir / 'report.html'}")
+
+
+def _print_verdict(console: Console, verdict: dict[str, Any], energy: dict[str, Any]) -> None:
+    colour = "green" if verdict.get("valid") else "red"
+    console.print(f"verdict: [bold {colour}]{verdict.get('result')}[/bold {colour}]")
+    for reason in verdict.get("reasons", []):
+        console.print(f"  - {escape(str(reason))}")
+    for name, slo in (verdict.get("slo") or {}).items():
+        state = "[green]met[/green]" if slo.get("met") else "[red]missed[/red]"
+        console.print(
+            f"  SLO {name}: {state} (target {_num(slo.get('target'))}, "
+            f"measured {_num(slo.get('measured'))})"
+        )
+    load = energy.get("load") or {}
+    if load.get("joules") is not None:
+        label = " [yellow](estimate)[/yellow]" if energy.get("estimate") else ""
+        per_frame = load.get("joules_per_frame")
+        shown = f", {per_frame:.3f} J/frame" if per_frame is not None else ""
+        console.print(f"energy in load: {load['joules']:.1f} J{shown}{label}")
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def _headline(summary: dict[str, Any]) -> Table:

@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
+from scalelab.analysis.analyse import analyse_run
 from scalelab.analysis.summary import read_qos, summarise
 from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError, ScalelabError
@@ -64,6 +65,7 @@ def run_experiment(
                 export_metrics(session, console)
     except (KeyboardInterrupt, Exception):  # noqa: BLE001 - recorded in run.json by the session
         pass
+    analyse_run(session.dir)
     return session.record, session.dir
 
 
