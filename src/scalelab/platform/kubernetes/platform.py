@@ -1,0 +1,210 @@
+"""The Kubernetes platform: the same run as locally, with the components as pods.
+
+Construction connects to the cluster and checks it (operators, namespace), so
+a spec that asks for an unreachable cluster fails before anything exists.
+Infrastructure is Strimzi Kafka (or the spec's `broker.bootstrap`) and the
+cluster's kube-prometheus-stack; scalelab reaches both through port-forwards
+from this machine. Files the core reads from the run directory (the
+producer's start and report, the tracker's qos.parquet) are copied out of
+the pods when they appear.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from scalelab.errors import ComponentError
+from scalelab.platform.base import ComponentLaunch, Endpoints, Platform
+from scalelab.platform.kubernetes import labels, nodes, readiness, teardown
+from scalelab.platform.kubernetes.client import connect
+from scalelab.platform.kubernetes.errors import KubernetesError
+from scalelab.platform.kubernetes.launch import component_of, role_args
+from scalelab.platform.kubernetes.manifests import Manifest
+from scalelab.platform.kubernetes.manifests.kafka import LOCAL_PORT, node_pod
+from scalelab.platform.kubernetes.plan import Plan
+from scalelab.platform.kubernetes.pods import PodOps
+from scalelab.platform.kubernetes.portforward import PortForward, pod_opener
+from scalelab.platform.kubernetes.preflight import preflight
+from scalelab.platform.kubernetes.prometheus import (
+    PROMETHEUS_PODS,
+    PROMETHEUS_PORT,
+    find_pod,
+    is_ready,
+    missing_targets,
+)
+from scalelab.platform.kubernetes.tracking import Tracker
+from scalelab.spec.models import ExperimentSpec
+
+PROMETHEUS_READY_TIMEOUT = 60.0
+
+
+class KubernetesPlatform(Platform):
+    """Strimzi Kafka, the cluster's Prometheus, and scalelab's components as pods."""
+
+    name = "kubernetes"
+
+    def __init__(
+        self, spec: ExperimentSpec, run_id: str, run_dir: Path, state_dir: Path, detached: bool
+    ):
+        self.spec = spec
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.detached = detached
+        self.plan = Plan.for_spec(spec, run_id)
+        self.cluster = connect(spec.platform.kubeconfig, spec.platform.context)
+        preflight(self.cluster, self.plan)
+        self.pods = PodOps(self.cluster.core, self.plan.namespace)
+        self.tracker = Tracker(self.cluster, self.pods, self.plan, run_dir)
+        self.forwards: list[PortForward] = []
+        self.node_roles: dict[str, str] = {}
+        self.endpoints: Endpoints | None = None
+
+    # -- infrastructure -------------------------------------------------------------------
+    def start_infrastructure(self) -> Endpoints:
+        roles = self.plan.settings.node_roles
+        if roles.enabled:
+            self.node_roles = nodes.apply_roles(self.cluster, roles)
+        self._apply(self.plan.base_objects())
+        self._apply(self.plan.kafka_objects())
+        bootstrap = self._forward_kafka() if self.plan.managed_kafka else self.plan.client_bootstrap
+        self.endpoints = Endpoints(
+            bootstrap=bootstrap,
+            prometheus_url=self._forward_prometheus(),
+            extra={
+                "namespace": self.plan.namespace,
+                "cluster_bootstrap": self.plan.cluster_bootstrap,
+            },
+        )
+        if self.plan.managed_kafka:
+            self.wait_scraped(self.plan.settings.ready_timeout)
+        return self.endpoints
+
+    def _apply(self, objects: list[Manifest]) -> None:
+        """Apply in order, then wait for each object that has a readiness condition."""
+        applied = [obj for obj in objects if self._should_apply(obj)]
+        for obj in applied:
+            self.cluster.apply(obj)
+        for obj in applied:
+            if readiness.waits_for(obj["kind"]):
+                self._wait_ready(obj)
+
+    def _wait_ready(self, obj: Manifest) -> None:
+        """Wait for an object; on timeout say what its pods are waiting for."""
+        timeout = self.plan.settings.ready_timeout
+        predicate = readiness.predicate(obj["kind"])
+        try:
+            self.cluster.wait_for(obj, predicate, timeout, check=self.check_health)
+        except ComponentError as error:
+            component = obj["metadata"].get("labels", {}).get(labels.COMPONENT)
+            pods = self.tracker.pod_states(component) if component else ""
+            raise ComponentError(error.component, f"{error.reason}{pods}") from error
+
+    def _should_apply(self, obj: Manifest) -> bool:
+        """A namespace that exists is the user's: use it, never own it (nor delete it). One an
+        earlier run is still deleting is waited for, then created anew."""
+        if obj["kind"] != "Namespace":
+            return True
+        name = obj["metadata"]["name"]
+        deadline = time.monotonic() + self.plan.settings.ready_timeout
+        while (found := self.cluster.get("v1", "Namespace", name)) is not None:
+            if (found.get("status") or {}).get("phase") != "Terminating":
+                return False
+            if time.monotonic() > deadline:
+                raise ComponentError(f"namespace {name}", "still terminating")
+            time.sleep(1.0)
+        return True
+
+    def _forward_kafka(self) -> str:
+        first = self.plan.settings.kafka.client_port
+        for node in range(self.plan.settings.kafka.replicas):
+            opener = pod_opener(self.cluster.core, self.plan.namespace, node_pod(node), LOCAL_PORT)
+            self.forwards.append(PortForward(f"kafka-{node}", opener, first + node))
+        return self.plan.client_bootstrap
+
+    def _forward_prometheus(self) -> str:
+        namespace = self.plan.settings.monitoring.namespace
+        pod = find_pod(self.cluster, namespace, PROMETHEUS_PODS, "Prometheus")
+        forward = PortForward(
+            "prometheus", pod_opener(self.cluster.core, namespace, pod, PROMETHEUS_PORT)
+        )
+        self.forwards.append(forward)
+        url = f"http://{forward.address}"
+        deadline = time.monotonic() + PROMETHEUS_READY_TIMEOUT
+        while not is_ready(url):
+            if time.monotonic() > deadline:
+                raise ComponentError(
+                    "prometheus",
+                    f"{namespace}/{pod} not ready through the "
+                    f"port-forward: {'; '.join(forward.errors[-3:])}",
+                )
+            time.sleep(0.5)
+        return url
+
+    def wait_scraped(self, timeout: float) -> None:
+        assert self.endpoints is not None
+        expected = self.tracker.expected_targets()
+        if self.plan.managed_kafka:
+            expected["kafka"] = self.plan.settings.kafka.replicas
+        deadline = time.monotonic() + timeout
+        while missing := missing_targets(self.endpoints.prometheus_url, self.run_id, expected):
+            self.check_health()
+            if time.monotonic() > deadline:
+                raise ComponentError(
+                    "prometheus",
+                    f"targets never scraped: {missing} (are the "
+                    "monitors selected by the cluster's Prometheus?)",
+                )
+            time.sleep(1.0)
+
+    # -- components -----------------------------------------------------------------------
+    def start_component(self, launch: ComponentLaunch) -> None:
+        component = component_of(launch)
+        if self.tracker.add_name(launch.name, component):
+            objects = self.plan.component_objects(
+                component, role_args(self.plan, launch), launch.env
+            )
+            self._apply(objects)
+            self.tracker.started(component)
+
+    def stop_component(self, name: str, timeout: float = 30.0) -> int | None:
+        return self.tracker.stop(name, timeout)
+
+    def kill_component(self, name: str) -> None:
+        self.tracker.kill(name)
+
+    def mark_may_finish(self, name: str) -> None:
+        self.tracker.may_finish(name)
+
+    def check_health(self) -> None:
+        self.tracker.check()
+
+    def is_running(self, name: str) -> bool:
+        """Whether a component still runs (the pods have no local process ids)."""
+        return self.tracker.is_running(name)
+
+    def component_pids(self) -> dict[str, int]:
+        """Pods have no process ids on this machine; CPU comes from Prometheus (cAdvisor)."""
+        return {}
+
+    # -- teardown -------------------------------------------------------------------------
+    def teardown(self) -> None:
+        """Copy what the run left in its pods, save the logs, delete every object of the run."""
+        errors: list[str] = []
+        try:
+            self.tracker.collect_outputs()
+            teardown.collect_logs(
+                self.cluster, self.pods, self.plan.namespace, self.run_id, self.run_dir / "logs"
+            )
+        except KubernetesError as error:
+            errors.append(f"collecting outputs: {error}")
+        finally:
+            errors += teardown.delete_run(self.cluster, self.plan.namespace, self.run_id)
+            if self.node_roles:
+                nodes.remove_roles(self.cluster, self.plan.settings.node_roles, self.node_roles)
+            for forward in self.forwards:
+                forward.close()
+        if errors:
+            (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "logs" / "teardown-errors.log").write_text("\n".join(errors) + "\n")
+            raise ComponentError("teardown", "; ".join(errors))
