@@ -220,3 +220,9 @@ def test_export_queries_are_concrete() -> None:
     assert "$" not in "".join(queries.values()).replace('"$1"', "")
     assert 'run_id=~"run-1"' in queries["throughput"]
     assert "[4s]" in queries["throughput"]
+
+
+def test_energy_counters_for_the_analysis() -> None:
+    assert kepler.energy_counters("0.7.12") == {"pod": "kepler_container_joules_total"}
+    assert kepler.energy_counters("0.10.0") == {"pod": "kepler_container_cpu_joules_total"}
+    assert kepler.energy_counters("0.11.1") == {"pod": "kepler_pod_cpu_joules_total"}

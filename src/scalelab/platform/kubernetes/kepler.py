@@ -90,3 +90,13 @@ def node_power(version: str, window: str) -> str:
     m = metrics_for(version)
     inner = f"rate({m.node_joules}{_selector(m.zone_filter)}[{window}])"
     return f'sum by (node) (label_replace({inner}, "node", "$1", "{m.node_label}", "(.*)"))'
+
+
+def energy_counters(version: str) -> dict[str, str]:
+    """Joule counters whose increase is the energy of pods, for `analysis.energy(kepler=...)`.
+
+    From 0.10 on the counters are per RAPL zone: select `zone="package"` (which
+    contains core and uncore) before summing, as `pod_power` does.
+    """
+    m = metrics_for(version)
+    return {"pod": m.pod_joules or m.container_joules}
