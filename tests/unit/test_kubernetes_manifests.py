@@ -338,5 +338,7 @@ def test_spec_configmap_holds_the_resolved_spec() -> None:
 
 
 def test_settings_default_when_the_spec_has_none() -> None:
-    assert kubernetes_settings(spec()) == KubernetesSpec()
+    bare = load_spec(EXAMPLES / "quickstart.yaml", ["platform.kind=kubernetes"])
+    assert kubernetes_settings(bare) == KubernetesSpec()
+    assert kubernetes_settings(spec()).image == "registry.example.org/scalelab:0.1.0"
     assert KubernetesSpec().monitoring.kepler_chart_version != "latest"

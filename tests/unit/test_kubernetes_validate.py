@@ -98,7 +98,7 @@ def test_render_writes_one_reviewable_file_per_object(tmp_path: Path) -> None:
     assert [p.name for p in sorted(tmp_path.glob("*.yaml"))] == sorted(p.name for p in written)
     assert written[0].name.startswith("00-namespace-")
     loaded = [YAML(typ="safe").load(p.read_text()) for p in written]
-    assert loaded == Plan(spec, RUN_ID).all_objects()
+    assert loaded == Plan.for_spec(spec, RUN_ID).all_objects()
     config = next(p for p in written if "configmap-scalelab-spec" in p.name).read_text()
     assert "spec.yaml: |" in config  # the spec stays readable, not one escaped line
 

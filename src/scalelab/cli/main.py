@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from scalelab.cli import (
+    cluster_cmd,
     compare_cmd,
     export_cmd,
     model,
+    render_cmd,
     report_cmd,
     run_cmd,
     runs_cmds,
@@ -32,4 +34,10 @@ app.command()(runs_cmds.ls)
 app.command()(export_cmd.export)
 app.command()(report_cmd.report)
 app.command()(compare_cmd.compare)
+app.command()(render_cmd.render)
+app.add_typer(
+    cluster_cmd.app,
+    name="cluster",
+    help="Prepare a Kubernetes cluster (Strimzi, monitoring) and reach it.",
+)
 app.add_typer(model.app, name="model", help="Build and inspect detection models.")

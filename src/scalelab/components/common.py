@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from pathlib import Path
@@ -31,8 +32,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 
 def serve_metrics(port: int) -> None:
-    """Expose this process's metrics on loopback only."""
-    start_http_server(port, addr="127.0.0.1")
+    """Expose this process's metrics: on loopback, unless the platform says otherwise (a pod
+    must answer Prometheus and its readiness probe on its own address)."""
+    start_http_server(port, addr=os.environ.get("SCALELAB_METRICS_ADDR", "127.0.0.1"))
 
 
 def stop_event() -> threading.Event:

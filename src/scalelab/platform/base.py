@@ -68,6 +68,10 @@ class Platform(ABC):
         """Declare that a component ends on its own; a clean exit is then not a failure."""
 
     @abstractmethod
+    def is_running(self, name: str) -> bool:
+        """Whether a component is still running (the producer ends on its own)."""
+
+    @abstractmethod
     def component_pids(self) -> dict[str, int]:
         """Process ids by component name (for CPU accounting), where the platform has them."""
 

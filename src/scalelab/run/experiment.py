@@ -160,7 +160,7 @@ class Experiment:
         load = self.spec.load
         warmup_end_ns = start_ns + int(load.warmup * 1e9)
         with LiveView(self.console, load.duration) as view:
-            while self.platform.component_pids().get("producer"):
+            while self.platform.is_running("producer"):
                 self._tick(view, start_ns, warmup_end_ns)
             self.platform.check_health()
         self._record_load_phases(start_ns, warmup_end_ns, self._load_end_ns(start_ns))

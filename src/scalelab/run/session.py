@@ -58,8 +58,9 @@ class RunSession:
         with self.record.phase("setup", self.save):
             self.endpoints = self.platform.start_infrastructure()
         self.record.endpoints = self.endpoints.to_dict()
-        self.record.versions["kafka"] = kafka.kafka_version()
-        self.record.versions["prometheus"] = prometheus.prometheus_version()
+        if self.spec.platform.kind == "local":
+            self.record.versions["kafka"] = kafka.kafka_version()
+            self.record.versions["prometheus"] = prometheus.prometheus_version()
         self.save()
         return self.endpoints
 

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from scalelab.load.config import LoadSpec, SourceSpec
+from scalelab.platform.kubernetes.config import KubernetesSpec
 from scalelab.spec.types import Seconds, SecondsOrZero
 
 
@@ -41,6 +42,10 @@ class PlatformSpec(Section):
     kubeconfig: str | None = Field(None, description="Kubernetes: path to the kubeconfig.")
     context: str | None = Field(None, description="Kubernetes: kubeconfig context to use.")
     namespace: str = Field("scalelab", description="Kubernetes: namespace for the run's objects.")
+    kubernetes: KubernetesSpec = Field(
+        default_factory=KubernetesSpec,
+        description="Kubernetes: image, resources, node roles, autoscaling, chart pins.",
+    )
 
 
 class BrokerSpec(Section):

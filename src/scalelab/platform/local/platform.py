@@ -179,6 +179,10 @@ class LocalPlatform(Platform):
                 continue
             raise ComponentError(name, f"exited with code {code}", proc.log_tail())
 
+    def is_running(self, name: str) -> bool:
+        proc = self.processes.get(name)
+        return proc is not None and proc.alive()
+
     def component_pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self.processes.items() if proc.alive()}
 
