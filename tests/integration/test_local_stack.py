@@ -65,13 +65,15 @@ def _query(url: str, promql: str) -> list[dict[str, object]]:
     return list(answer["data"]["result"])
 
 
-def test_prometheus_scraped_broker_jmx_and_node_exporter(endpoints: Endpoints) -> None:
-    url = endpoints.prometheus_url
+def test_prometheus_scraped_broker_jmx_and_node_exporter(local_stack: LocalPlatform) -> None:
+    assert local_stack.endpoints is not None
+    url = local_stack.endpoints.prometheus_url
     assert wait_until(
         lambda: bool(_query(url, "kafka_server_brokertopicmetrics_bytesin_total")), 30
     )
     assert _query(url, 'node_cpu_seconds_total{component="node-exporter"}')
-    up = {r["metric"]["component"]: r["value"][1] for r in _query(url, "up")}  # type: ignore[index]
+    run_id = local_stack.run_id
+    up = {r["metric"]["component"]: r["value"][1] for r in _query(url, f'up{{run_id="{run_id}"}}')}  # type: ignore[index]
     assert up == {"broker": "1", "node-exporter": "1", "prometheus": "1"}
 
 

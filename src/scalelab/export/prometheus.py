@@ -89,6 +89,7 @@ def export_window(
     compress: bool = False,
     progress: ProgressCallback | None = None,
     transport: httpx.BaseTransport | None = None,
+    matchers: dict[str, str] | None = None,
 ) -> ExportResult:
     """Write every sample of ``window`` (sampled every ``step`` seconds) to ``out_path``.
 
@@ -96,6 +97,8 @@ def export_window(
     with a margin. ``compress`` asks for gzip answers: worth it over a slow
     link, a loss on loopback where it triples the cost of each answer.
     ``transport`` replaces the network (tests pass an ``httpx.MockTransport``).
+    ``matchers`` (label → value) restrict discovery to the series carrying them, e.g. a run's
+    ``run_id``, so series an earlier run left in the same Prometheus stay out.
     """
     _check_options(prometheus_url, step, concurrency, retries, backoff, timeout)
     started = time.perf_counter()
@@ -104,7 +107,7 @@ def export_window(
     with _client(prometheus_url, timeout, concurrency, compress, transport) as client:
         fetcher = Fetcher(client, RetryPolicy(retries, backoff))
         if queries is None:
-            queries = _discover(fetcher, window, failed)
+            queries = _discover(fetcher, window, failed, matchers or {})
         jobs = _jobs(queries, window, step, segment_points)
         with ParquetSink(path) as sink:
             _run(fetcher, jobs, sink, failed, concurrency, progress)
@@ -149,15 +152,20 @@ def _client(
     )
 
 
-def _discover(fetcher: Fetcher, window: Window, failed: list[FailedSegment]) -> list[MetricQuery]:
+def _discover(
+    fetcher: Fetcher, window: Window, failed: list[FailedSegment], matchers: dict[str, str]
+) -> list[MetricQuery]:
     """A query ``{__name__="<name>"}`` for every metric name with data in the window."""
     params = {"start": epoch_text(window.start), "end": epoch_text(window.end)}
+    extra = "".join(f",{label}={json.dumps(value)}" for label, value in sorted(matchers.items()))
+    if extra:
+        params["match[]"] = "{" + extra[1:] + "}"
     try:
         names = _label_values(fetcher.get(_DISCOVERY, params))
     except (FetchError, ResponseError) as exc:
         failed.append(FailedSegment("*", _DISCOVERY, window.start, window.end, str(exc)))
         return []
-    return [MetricQuery(name, f"{{__name__={json.dumps(name)}}}") for name in names]
+    return [MetricQuery(name, f"{{__name__={json.dumps(name)}{extra}}}") for name in names]
 
 
 def _label_values(body: bytes) -> list[str]:

@@ -54,6 +54,7 @@ def export_with_progress(
     queries: list[MetricQuery] | None = None,
     concurrency: int = 4,
     segment_points: int = 10_000,
+    matchers: dict[str, str] | None = None,
 ) -> ExportResult:
     """`export_window` with a rich progress bar of series × segments done."""
     columns = (TextColumn("export"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -72,7 +73,14 @@ def export_with_progress(
             progress=progress,
             concurrency=concurrency,
             segment_points=segment_points,
+            matchers=matchers,
         )
+
+
+def run_matchers(spec: ExperimentSpec, record: RunRecord) -> dict[str, str] | None:
+    """Locally every target of a run carries its `run_id`; export only those series, not
+    the flat leftovers of earlier runs that the kept Prometheus data still holds."""
+    return {"run_id": record.id} if spec.platform.kind == "local" else None
 
 
 def export_run(
@@ -86,6 +94,7 @@ def export_run(
         spec.monitoring.scrape_interval,
         console,
         spec_queries(spec),
+        matchers=run_matchers(spec, record),
     )
     record.results["export"] = result.to_dict()
     if not result.complete:

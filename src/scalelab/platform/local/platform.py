@@ -56,7 +56,7 @@ class LocalPlatform(Platform):
     def _start_node_exporter(self, fixed: int) -> None:
         port = choose_port("node-exporter", fixed, self.taken_ports)
         self._launch(prometheus.node_exporter_process(port, self.logs / "node-exporter.log"))
-        self.targets["node-exporter"] = (port, {"instance_role": "host"})
+        self.targets["node-exporter"] = (port, {"role": "host", "run_id": self.run_id})
 
     def _start_broker(self) -> str:
         ports = self.spec.platform.ports
@@ -74,7 +74,7 @@ class LocalPlatform(Platform):
             log=self.logs / "broker.log",
         )
         self._launch(spec)
-        self.targets["broker"] = (broker_ports.metrics, {})
+        self.targets["broker"] = (broker_ports.metrics, {"role": "broker", "run_id": self.run_id})
         return f"127.0.0.1:{broker_ports.client}"
 
     def _kafka_data_dir(self) -> Path:
@@ -89,7 +89,7 @@ class LocalPlatform(Platform):
         work = self.state / "prometheus"
         work.mkdir(parents=True, exist_ok=True)
         targets_file = work / "targets.json"
-        self.targets["prometheus"] = (port, {})
+        self.targets["prometheus"] = (port, {"role": "monitoring", "run_id": self.run_id})
         prometheus.write_targets(targets_file, self.targets)
         config = work / "prometheus.yml"
         config.write_text(
