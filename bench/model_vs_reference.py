@@ -5,9 +5,12 @@ Builds the demo model, then in the same process compares it with
 shape, and ONNX Runtime CPU throughput at 640x640 for batch 1 and 4 with 1 and
 2 intra-op threads. The two models' runs are interleaved one by one (demo,
 reference, reference, demo, ...) after a warm-up, so machine drift hits both
-alike. On a shared machine other processes only ever slow a run down, so:
-img/s is batch / best run time, the estimate of each model's own cost they
-disturb least; demo/ref is the median over rounds of the ratio of the two
+alike; thread spinning is off in both sessions, so one model's idle threads
+do not slow the other's runs.
+
+On a shared machine other processes only ever slow a run down, so img/s is
+batch / best run time, the estimate of each model's own cost they disturb
+least, and demo/ref is the median over rounds of the ratio of the round's two
 adjacent runs, which a burst of load moves only when it hits most rounds.
 The ratio of best runs is printed too; when the two ratios disagree, the
 machine was busy.
@@ -45,6 +48,10 @@ def session(path: Path, threads: int) -> ort.InferenceSession:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle intra-op threads otherwise spin after a run and take the cores from
+    # the other model's next run: the second run of each round came out ~25 %
+    # slower, whichever model it was.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
