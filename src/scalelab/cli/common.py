@@ -39,7 +39,8 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(error.exit_code) from error
         except MissingDependencyError as error:
             err_console.print(
-                f"[red]error:[/red] {error.what} is missing.\n  fix: {error.install_hint}"
+                f"[red]error:[/red] {escape(error.what)} is missing.\n"
+                f"  fix: {escape(error.install_hint)}"
             )
             raise typer.Exit(error.exit_code) from error
         except ScalelabError as error:

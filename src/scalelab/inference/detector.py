@@ -95,6 +95,9 @@ def session_options(intra_op_threads: int) -> ort.SessionOptions:
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle pool threads would otherwise spin between batches, taking CPU from the broker,
+    # the producer and the other workers that share the machine.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
