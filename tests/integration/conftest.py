@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from scalelab import paths
 from scalelab.platform.base import Endpoints
 from scalelab.platform.local.platform import LocalPlatform
 from scalelab.spec.models import ExperimentSpec
@@ -19,7 +17,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatf
         {"name": "itest", "load": {"profile": "constant", "rate": 1}}
     )
     run_dir = tmp_path_factory.mktemp("itest-run")
-    platform = LocalPlatform(spec, "itest", run_dir, paths.state_dir(), detached=False)
+    state = tmp_path_factory.mktemp("itest-state")  # its own Prometheus data and pid files
+    platform = LocalPlatform(spec, "itest", run_dir, state, detached=False)
     try:
         platform.start_infrastructure()
         yield platform
@@ -31,7 +30,3 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatf
 def endpoints(local_stack: LocalPlatform) -> Endpoints:
     assert local_stack.endpoints is not None
     return local_stack.endpoints
-
-
-def logs_of(platform: LocalPlatform) -> Path:
-    return platform.logs

@@ -10,9 +10,7 @@ from scalelab.errors import MissingDependencyError
 from scalelab.platform.local import kafka, prometheus
 
 
-def test_missing_jars_name_make_kafka(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_jars_name_make_kafka(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCALELAB_KAFKA_LIB", str(tmp_path))
     with pytest.raises(MissingDependencyError) as caught:
         kafka.kafka_jars()
