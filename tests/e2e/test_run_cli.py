@@ -134,3 +134,24 @@ def test_ctrl_c_during_load_aborts_cleanly_and_keeps_the_record() -> None:
     assert [p["name"] for p in record["phases"]][-1] == "teardown"  # type: ignore[index]
     assert recorded_pids() == {}
     assert not any(alive(pid) for pid in pids.values())
+
+
+def test_repetitions_give_one_run_each() -> None:
+    before = set(runs())
+    result = scalelab(
+        "run",
+        QUICKSTART,
+        "--set",
+        "repetitions=2",
+        "--set",
+        "load.duration=5s",
+        "--set",
+        "load.warmup=1s",
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    new = sorted(set(runs()) - before)
+    assert len(new) == 2
+    assert [run_json(d)["repetition"] for d in new] == [1, 2]
+    assert all(run_json(d)["status"] == "succeeded" for d in new)
+    assert "repetition 2 of 2" in result.stdout

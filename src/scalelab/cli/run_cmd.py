@@ -1,4 +1,4 @@
-"""`scalelab run`: one experiment end to end."""
+"""`scalelab run`: one experiment end to end, `repetitions` times."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 from scalelab.cli.common import SetOption, console, handle_errors
 from scalelab.cli.summary_view import print_summary
 from scalelab.run.experiment import run_experiment
+from scalelab.run.record import RunRecord
 from scalelab.spec.loader import load_spec
 
 
@@ -18,13 +19,27 @@ def run(
     spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
     set_: SetOption = None,
 ) -> None:
-    """Run an experiment: stack up, load, drain, account, export, tear down."""
+    """Run an experiment: stack up, load, drain, account, export, analyse, tear down."""
     parsed = load_spec(spec, set_ or [])
-    record, run_dir = run_experiment(parsed, spec, console)
+    records = []
+    for repetition in range(1, parsed.repetitions + 1):
+        if parsed.repetitions > 1:
+            console.rule(f"repetition {repetition} of {parsed.repetitions}")
+        record, run_dir = run_experiment(parsed, spec, console, repetition)
+        _report(record, run_dir)
+        records.append(record)
+        if record.status == "aborted":
+            break
+    if parsed.repetitions > 1:
+        console.print("runs: " + " ".join(r.id for r in records))
+    worst = next((r.status for r in records if r.status != "succeeded"), "succeeded")
+    if worst != "succeeded":
+        raise typer.Exit(130 if worst == "aborted" else 1)
+
+
+def _report(record: RunRecord, run_dir: Path) -> None:
     print_summary(console, run_dir)
     colour = {"succeeded": "green", "aborted": "yellow"}.get(record.status, "red")
     console.print(f"[{colour}]{record.status}[/{colour}] run {record.id}  →  {run_dir}")
     for error in record.errors:
         console.print(f"[red]error[/red] {error.get('component', '')} {error['message']}")
-    if record.status != "succeeded":
-        raise typer.Exit(130 if record.status == "aborted" else 1)

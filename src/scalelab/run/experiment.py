@@ -50,11 +50,12 @@ class Observations:
 
 
 def run_experiment(
-    spec: ExperimentSpec, spec_path: Path | None, console: Console
+    spec: ExperimentSpec, spec_path: Path | None, console: Console, repetition: int = 1
 ) -> tuple[RunRecord, Path]:
-    """Run the experiment; failures and Ctrl-C are recorded, not raised."""
+    """Run the experiment once; failures and Ctrl-C are recorded, not raised."""
     model = resolve_model(spec.workload, spec.base_dir)
     session = RunSession(spec, spec_path)
+    session.record.repetition = repetition
     try:
         with session:
             session.record.versions["model_sha256"] = model.sha256

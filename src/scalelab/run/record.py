@@ -54,6 +54,7 @@ class RunRecord:
     ended: str | None = None
     phases: list[Phase] = field(default_factory=list)
     platform: str = "local"
+    repetition: int = 1
     endpoints: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     host: dict[str, Any] = field(default_factory=dict)
