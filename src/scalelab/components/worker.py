@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from scalelab.components import common
+from scalelab.components.commits import PendingCommits
 from scalelab.components.producer import producer_config
 from scalelab.inference.batching import Batcher
 from scalelab.inference.detector import BatchResult, Detector, FrameFailure, FrameResult
@@ -80,10 +82,26 @@ class Worker:
         self.detector = detector
         self.batcher = batcher
         self.ctx = ctx
+        self.pending = PendingCommits()
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Finish and commit what we hold before the partitions move to another worker."""
+        self.finish()
+
+    def finish(self) -> None:
+        """Process what the batcher holds, wait for every result's ack, commit synchronously."""
         self.process(self.batcher.flush())
+        self.producer.flush()
+        self.commit_ready(asynchronous=False)
+
+    def commit_ready(self, asynchronous: bool = True) -> None:
+        offsets = self.pending.ready()
+        if not offsets:
+            return
+        if asynchronous:
+            self.consumer.commit(offsets=offsets, asynchronous=True)
+        else:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
 
     def poll_once(self) -> None:
         timeout = self.batcher.time_left()
@@ -94,6 +112,8 @@ class Worker:
             batch = self.batcher.poll()
         if batch:
             self.process(batch)
+        self.producer.poll(0)
+        self.commit_ready()
 
     def process(self, batch: list[tuple[Message, int]]) -> None:
         if not batch:
@@ -102,13 +122,13 @@ class Worker:
         start_ns = time.time_ns()
         result = self.detector.detect_batch([m.value() or b"" for m, _ in batch])
         done_ns = time.time_ns()
+        delivered = self.pending.add(_next_offsets(batch), len(batch))
         for (message, consumed_ns), item in zip(batch, result.items, strict=True):
             if isinstance(item, FrameFailure):
-                self._dead_letter(message, item.reason)
+                self._dead_letter(message, item.reason, delivered)
             else:
-                self._emit(message, item, result, consumed_ns, start_ns, done_ns)
-        self.producer.flush()
-        self.consumer.commit(offsets=_next_offsets(batch), asynchronous=False)
+                self._emit(message, item, result, (consumed_ns, start_ns, done_ns), delivered)
+        self.producer.poll(0)
         BUSY.inc(time.perf_counter() - started)
 
     def _emit(
@@ -116,28 +136,31 @@ class Worker:
         message: Message,
         item: FrameResult,
         result: BatchResult,
-        consumed_ns: int,
-        start_ns: int,
-        done_ns: int,
+        times: tuple[int, int, int],
+        delivered: Callable[..., None],
     ) -> None:
-        record = output_record(
-            message, item, result.batch_size, self.ctx, (consumed_ns, start_ns, done_ns)
-        )
+        record = output_record(message, item, result.batch_size, self.ctx, times)
         self.producer.produce(
-            self.ctx.output_topic, key=message.key(), value=json.dumps(record).encode()
+            self.ctx.output_topic,
+            key=message.key(),
+            value=json.dumps(record).encode(),
+            on_delivery=delivered,
         )
-        self.producer.poll(0)
         PROCESSED.inc()
         BATCH.observe(result.batch_size)
         for stage in ("decode", "preprocess", "inference", "postprocess"):
             STAGE.labels(stage).observe(getattr(item.timings, f"{stage}_ns") / 1e9)
 
-    def _dead_letter(self, message: Message, reason: str) -> None:
+    def _dead_letter(self, message: Message, reason: str, delivered: Callable[..., None]) -> None:
         original = common.header_dict(message.headers())
         headers: common.Headers = [(k, v.encode()) for k, v in original.items()]
         headers.append((common.H_REASON, reason.encode()))
         self.producer.produce(
-            self.ctx.dead_letter_topic, key=message.key(), value=message.value(), headers=headers
+            self.ctx.dead_letter_topic,
+            key=message.key(),
+            value=message.value(),
+            headers=headers,
+            on_delivery=delivered,
         )
         DEAD.inc()
 
@@ -213,7 +236,7 @@ def main() -> None:
     try:
         while not stop.is_set():
             worker.poll_once()
-        worker.process(worker.batcher.flush())
+        worker.finish()
     finally:
         consumer.close()
         producer.flush(10)
