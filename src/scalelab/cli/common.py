@@ -24,6 +24,19 @@ SetOption = Annotated[
 ]
 
 
+PlatformOption = Annotated[
+    str | None,
+    typer.Option(
+        "--platform", help="Run on this platform (local | kubernetes), whatever the spec says."
+    ),
+]
+
+
+def with_platform(overrides: list[str] | None, platform: str | None) -> list[str]:
+    """`--platform X` is `--set platform.kind=X`, checked like any other field."""
+    return [*(overrides or []), *([f"platform.kind={platform}"] if platform else [])]
+
+
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Print a ScalelabError as the user should see it and exit with its code."""
 

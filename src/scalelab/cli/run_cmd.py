@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from scalelab.cli.common import SetOption, console, handle_errors
+from scalelab.cli.common import PlatformOption, SetOption, console, handle_errors, with_platform
 from scalelab.cli.summary_view import print_summary
 from scalelab.run.experiment import run_experiment
 from scalelab.run.record import RunRecord
@@ -18,9 +18,10 @@ from scalelab.spec.loader import load_spec
 def run(
     spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
     set_: SetOption = None,
+    platform: PlatformOption = None,
 ) -> None:
     """Run an experiment: stack up, load, drain, account, export, analyse, tear down."""
-    parsed = load_spec(spec, set_ or [])
+    parsed = load_spec(spec, with_platform(set_, platform))
     records = []
     for repetition in range(1, parsed.repetitions + 1):
         if parsed.repetitions > 1:
