@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(
         "Worker time per frame, ms (means over the load phase; kafka = from a frame's done_ns to\n"
-        "the next frame's consume_ns: produce result, flush, synchronous commit, poll)"
+        "the next frame's consume_ns: produce result, poll, commit once acknowledged)"
     )
     rows = []
     for r in results:
