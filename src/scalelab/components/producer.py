@@ -228,6 +228,12 @@ def summarise(stats: SendStats, start_ns: int, end_ns: int, expected: int) -> di
     }
 
 
+def load_phase_rate(offsets: list[float], warmup: float, duration: float) -> float:
+    """Messages per second the schedule intends over the load phase (warmup excluded)."""
+    intended = sum(1 for t in offsets if warmup <= t < duration)
+    return intended / (duration - warmup)
+
+
 def announce_start(run_dir: Path) -> int:
     """Fix the load's start shortly ahead, once frames and schedule are ready, and tell the run.
 
@@ -282,6 +288,7 @@ def main() -> None:
     done.set()
     reporter.join(5)
     result = summarise(stats, start_ns, time.time_ns(), len(offsets))
+    result["target_rate"] = load_phase_rate(offsets, spec.load.warmup, spec.load.duration)
     (args.run_dir / "producer.json").write_text(json.dumps(result, indent=2))
 
 

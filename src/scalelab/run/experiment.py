@@ -23,8 +23,6 @@ from scalelab.analysis.summary import read_qos, summarise
 from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError, ScalelabError
 from scalelab.export.run_export import export_run
-from scalelab.load.profiles import make_profile, send_times
-from scalelab.load.sources import make_source
 from scalelab.platform.base import ComponentLaunch, Endpoints
 from scalelab.run import kafka_ops
 from scalelab.run.accounting import Accounting, account
@@ -93,7 +91,7 @@ class Experiment:
             with self.record.phase("cooldown", self.session.save):
                 self._drain(start_ns)
                 self._stop_data_plane()
-            self._finish(start_ns)
+            self._finish()
         finally:
             self.offsets.close()
 
@@ -228,7 +226,7 @@ class Experiment:
         self.platform.stop_component("tracker", timeout=90)
 
     # -- results --------------------------------------------------------------------------
-    def _finish(self, start_ns: int) -> None:
+    def _finish(self) -> None:
         """Accounting and summary.json; a broken accounting fails the run after both are saved."""
         accounting = self._account()
         window = self._load_window_ns()
@@ -237,7 +235,7 @@ class Experiment:
             "cpu": self.seen.cpu.usage(),
             "consumer_lag": [{"t": t, "lag": lag} for t, lag in self.seen.lag_samples],
         }
-        summary = summarise(self.session.dir, window, self._target_rate(start_ns), extras)
+        summary = summarise(self.session.dir, window, self._target_rate(), extras)
         (self.session.dir / "summary.json").write_text(json.dumps(summary, indent=2))
         self.record.results["summary"] = "summary.json"
         if not accounting.ok:
@@ -256,13 +254,13 @@ class Experiment:
         assert window is not None
         return int(window[0].timestamp() * 1e9), int(window[1].timestamp() * 1e9)
 
-    def _target_rate(self, start_ns: int) -> float:
-        """Messages per second the schedule intends over the load phase (warmup excluded)."""
-        load = self.spec.load
-        source = make_source(self.spec.source, self.spec.base_dir)
-        offsets = send_times(make_profile(load, self.spec.base_dir), source.mean_frame_bytes)
-        intended = sum(1 for t in offsets if load.warmup <= t < load.duration)
-        return intended / (load.duration - load.warmup)
+    def _target_rate(self) -> float:
+        """The producer's schedule, not a second copy of it, says what the target was."""
+        try:
+            report = json.loads((self.session.dir / "producer.json").read_text())
+        except (OSError, ValueError):
+            return 0.0
+        return float(report.get("target_rate", 0.0))
 
 
 def export_metrics(session: RunSession, console: Console) -> None:
