@@ -132,18 +132,27 @@ class Schedule:
             return next(self._offsets, None)
 
 
+@dataclass(frozen=True)
+class SendContext:
+    """What every message of the run carries: where it goes, and the schedule's origin."""
+
+    start_ns: int
+    topic: str
+    run_id: str
+    source: str
+
+
 def send_loop(
     producer: Producer,
     schedule: Schedule,
     frames: Iterator[bytes],
     frames_lock: threading.Lock,
-    ctx: dict[str, object],
+    ctx: SendContext,
     stats: SendStats,
     stop: threading.Event,
 ) -> None:
     """One producer thread: wait for each intended time (never sleep past it), then send."""
-    start_ns = int(ctx["start_ns"])  # type: ignore[call-overload]
-    topic, run_id, source = str(ctx["topic"]), str(ctx["run_id"]), str(ctx["source"])
+    start_ns, topic, run_id, source = ctx.start_ns, ctx.topic, ctx.run_id, ctx.source
     while not stop.is_set():
         item = schedule.next()
         if item is None:
@@ -260,12 +269,7 @@ def main() -> None:
     stats = SendStats()
     producer = Producer(producer_config(args.bootstrap))
     start_ns = announce_start(args.run_dir)
-    ctx = {
-        "start_ns": start_ns,
-        "topic": spec.broker.input_topic,
-        "run_id": args.run_id,
-        "source": source.source_id,
-    }
+    ctx = SendContext(start_ns, spec.broker.input_topic, args.run_id, source.source_id)
     done = threading.Event()
     reporter = threading.Thread(
         target=rate_reporter,

@@ -68,6 +68,10 @@ class Platform(ABC):
         """Declare that a component ends on its own; a clean exit is then not a failure."""
 
     @abstractmethod
+    def versions(self) -> dict[str, str]:
+        """Versions of the infrastructure this platform runs (for the run record)."""
+
+    @abstractmethod
     def is_running(self, name: str) -> bool:
         """Whether a component is still running (the producer ends on its own)."""
 

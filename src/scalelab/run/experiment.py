@@ -180,8 +180,9 @@ class Experiment:
             self.seen.cpu.reset()
             self.seen.cpu_counts_load = True
         self.seen.cpu.sample(self.platform.component_pids())
-        produced = sum(self.offsets.end_offsets(self.spec.broker.input_topic).values())
-        lag = self.offsets.lag(self.spec.broker.input_topic)
+        ends = self.offsets.end_offsets(self.spec.broker.input_topic)
+        produced = sum(ends.values())
+        lag = self.offsets.lag(self.spec.broker.input_topic, ends)
         elapsed = max(0.0, (now - start_ns) / 1e9)
         self.seen.lag_samples.append((round(elapsed, 2), lag))
         self._inject_faults(elapsed)
@@ -206,6 +207,7 @@ class Experiment:
     def _drain(self, start_ns: int) -> None:
         topic = self.spec.broker.input_topic
         deadline = time.monotonic() + self.spec.workload.drain_timeout
+        lag = -1
         while time.monotonic() < deadline:
             self.platform.check_health()
             lag = self.offsets.lag(topic)
@@ -214,8 +216,7 @@ class Experiment:
                 return
             time.sleep(TICK_S)
         self.record.warnings.append(
-            f"drain: consumer lag still {self.offsets.lag(topic)} after "
-            f"{self.spec.workload.drain_timeout:g} s"
+            f"drain: consumer lag still {lag} after {self.spec.workload.drain_timeout:g} s"
         )
 
     def _stop_data_plane(self) -> None:

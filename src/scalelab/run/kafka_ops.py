@@ -71,8 +71,9 @@ class OffsetReader:
         result = self.consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
         return {tp.partition: max(tp.offset, 0) for tp in result}
 
-    def lag(self, topic: str) -> int:
-        ends = self.end_offsets(topic)
+    def lag(self, topic: str, ends: dict[int, int] | None = None) -> int:
+        """Messages not yet committed by the group; `ends` saves a second watermark pass."""
+        ends = self.end_offsets(topic) if ends is None else ends
         committed = self.committed(topic, list(ends))
         return sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
 

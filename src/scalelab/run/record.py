@@ -12,7 +12,7 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -66,7 +66,7 @@ class RunRecord:
     results: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
-    def phase(self, name: str, on_change: Any = None) -> Iterator[Phase]:
+    def phase(self, name: str, on_change: Callable[[], None] | None = None) -> Iterator[Phase]:
         """Record a phase's UTC window, also when it ends with an exception."""
         phase = Phase(name, rfc3339(utc_now()))
         self.phases.append(phase)

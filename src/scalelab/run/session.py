@@ -18,7 +18,6 @@ from types import FrameType, TracebackType
 from scalelab import paths
 from scalelab.errors import ComponentError, ScalelabError
 from scalelab.platform.base import Endpoints
-from scalelab.platform.local import kafka, prometheus
 from scalelab.platform.registry import make_platform
 from scalelab.run.record import RunRecord, base_versions, git_commit, host_info, new_run_id
 from scalelab.run.stack import STACK_FILE, pid_files
@@ -58,9 +57,7 @@ class RunSession:
         with self.record.phase("setup", self.save):
             self.endpoints = self.platform.start_infrastructure()
         self.record.endpoints = self.endpoints.to_dict()
-        if self.spec.platform.kind == "local":
-            self.record.versions["kafka"] = kafka.kafka_version()
-            self.record.versions["prometheus"] = prometheus.prometheus_version()
+        self.record.versions.update(self.platform.versions())
         self.save()
         return self.endpoints
 

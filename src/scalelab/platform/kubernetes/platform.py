@@ -183,6 +183,10 @@ class KubernetesPlatform(Platform):
         """Whether a component still runs (the pods have no local process ids)."""
         return self.tracker.is_running(name)
 
+    def versions(self) -> dict[str, str]:
+        settings = self.plan.settings
+        return {"kafka": settings.kafka.kafka_version, "kepler": settings.kepler_version}
+
     def component_pids(self) -> dict[str, int]:
         """Pods have no process ids on this machine; CPU comes from Prometheus (cAdvisor)."""
         return {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -114,10 +115,10 @@ class LocalPlatform(Platform):
         admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
         self._wait("broker", lambda: _answers_metadata(admin), BROKER_READY_TIMEOUT)
 
-    def _wait(self, name: str, ready: object, timeout: float) -> None:
+    def _wait(self, name: str, ready: Callable[[], bool], timeout: float) -> None:
         def check() -> bool:
             self.check_health()
-            return bool(ready())  # type: ignore[operator]
+            return ready()
 
         if not wait_until(check, timeout, interval=0.1):
             proc = self.processes.get(name)
@@ -178,6 +179,9 @@ class LocalPlatform(Platform):
             if code == 0 and name in self.may_finish:
                 continue
             raise ComponentError(name, f"exited with code {code}", proc.log_tail())
+
+    def versions(self) -> dict[str, str]:
+        return {"kafka": kafka.kafka_version(), "prometheus": prometheus.prometheus_version()}
 
     def is_running(self, name: str) -> bool:
         proc = self.processes.get(name)
