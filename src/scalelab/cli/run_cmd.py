@@ -9,7 +9,7 @@ import typer
 
 from scalelab.cli.common import PlatformOption, SetOption, console, handle_errors, with_platform
 from scalelab.cli.summary_view import print_summary
-from scalelab.run.experiment import run_experiment
+from scalelab.run.runner import run_experiment
 from scalelab.run.record import RunRecord
 from scalelab.spec.loader import load_spec
 

@@ -13,25 +13,20 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from scalelab.analysis.analyse import analyse_run
 from scalelab.analysis.summary import read_qos, summarise
 from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError, ScalelabError
-from scalelab.export.run_export import export_run
 from scalelab.platform.base import ComponentLaunch, Endpoints
 from scalelab.run import kafka_ops
 from scalelab.run.accounting import Accounting, account
-from scalelab.run.model import resolve_model
 from scalelab.run.progress import LiveView
-from scalelab.run.record import Phase, RunRecord, rfc3339
+from scalelab.run.record import Phase, rfc3339
 from scalelab.run.resources import CpuSampler
 from scalelab.run.session import RunSession
-from scalelab.spec.models import ExperimentSpec
 
 GROUP_READY_TIMEOUT = 120.0
 PRODUCER_READY_TIMEOUT = 120.0
@@ -45,27 +40,6 @@ class Observations:
     lag_samples: list[tuple[float, int]] = field(default_factory=list)
     cpu: CpuSampler = field(default_factory=CpuSampler)
     cpu_counts_load: bool = False
-
-
-def run_experiment(
-    spec: ExperimentSpec, spec_path: Path | None, console: Console, repetition: int = 1
-) -> tuple[RunRecord, Path]:
-    """Run the experiment once; failures and Ctrl-C are recorded, not raised."""
-    model = resolve_model(spec.workload, spec.base_dir)
-    session = RunSession(spec, spec_path)
-    session.record.repetition = repetition
-    try:
-        with session:
-            session.record.versions["model_sha256"] = model.sha256
-            endpoints = session.start_stack()
-            try:
-                Experiment(session, endpoints, str(model.path), console).execute()
-            finally:
-                export_metrics(session, console)
-    except (KeyboardInterrupt, Exception):  # noqa: BLE001 - recorded in run.json by the session
-        pass
-    analyse_run(session.dir)
-    return session.record, session.dir
 
 
 class Experiment:
@@ -262,18 +236,6 @@ class Experiment:
         except (OSError, ValueError):
             return 0.0
         return float(report.get("target_rate", 0.0))
-
-
-def export_metrics(session: RunSession, console: Console) -> None:
-    """Export the run's window while Prometheus still runs; a failure is noted, never raised."""
-    url = session.endpoints.prometheus_url if session.endpoints else None
-    if url is None:
-        return
-    try:
-        export_run(session.dir, session.spec, session.record, url, console)
-    except ScalelabError as error:
-        session.record.warnings.append(f"export failed: {error}")
-    session.save()
 
 
 class AccountingError(ScalelabError):

@@ -91,9 +91,12 @@ class RunRecord:
             error["component"] = component
         self.errors.append(error)
 
-    def add_event(self, kind: str, detail: str) -> None:
-        """Something that happened on purpose during the run (an injected fault)."""
-        self.events.append({"time": rfc3339(utc_now()), "kind": kind, "detail": detail})
+    def add_event(self, kind: str, detail: str, component: str | None = None) -> None:
+        """Something that happened during the run (an injected fault, a group change)."""
+        event = {"time": rfc3339(utc_now()), "kind": kind, "detail": detail}
+        if component:
+            event["component"] = component
+        self.events.append(event)
 
     def finish(self, status: Status) -> None:
         self.status = status
