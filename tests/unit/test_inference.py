@@ -28,10 +28,11 @@ def _jpeg(height: int, width: int, seed: int) -> bytes:
     return buf.tobytes()
 
 
-def _tiny_model(path: Path, channels: int = 3, output_shape: tuple[int, ...] = (1, 6, 1)) -> Path:
-    """A batch-1 model from a ``[1, channels, 32, 32]`` image to ``output_shape``.
+def _tiny_model(path: Path, channels: int = 3, output_shape: tuple[int, ...] = (1, 6, 64)) -> Path:
+    """A batch-1 model from a ``[1, channels, 256, 256]`` image to ``output_shape``.
 
-    With the default output that is one anchor and two classes.
+    With the default output that is 64 anchors (one per 32-pixel cell) and two
+    classes; every anchor sees the same weights, so all its boxes coincide.
     """
     weight = helper.make_tensor(
         "w", TensorProto.FLOAT, [6, channels, 32, 32], [1e-4] * (6 * channels * 32 * 32)
@@ -43,7 +44,7 @@ def _tiny_model(path: Path, channels: int = 3, output_shape: tuple[int, ...] = (
             helper.make_node("Reshape", ["c", "s"], ["output0"]),
         ],
         "tiny",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, channels, 32, 32])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, channels, 256, 256])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output_shape))],
         [weight, target],
     )
@@ -133,6 +134,25 @@ def test_overlapping_boxes_of_different_classes_are_both_kept() -> None:
     assert [(d.class_id, d.class_name) for d in found] == [(0, "person"), (1, "bicycle")]
 
 
+def test_a_box_with_negative_corners_never_suppresses_another_class() -> None:
+    """OpenCV's NMSBoxesBatched offsets classes by the largest coordinate: with every
+    corner negative the offset is too small and the class-1 box was suppressed."""
+    output = _output([(-30, -30, 40, 40, 0, 0.9), (-28, -28, 40, 40, 1, 0.8)])
+    [found] = postprocess(output, [LetterboxParams(1.0, 0, 0, 480, 640)])
+    assert sorted(d.class_id for d in found) == [0, 1]
+
+
+def test_nms_still_merges_within_a_class_among_other_classes() -> None:
+    rows = [(-30, -30, 40, 40, 0, 0.9), (-28, -28, 40, 40, 1, 0.8), (-29, -29, 40, 40, 0, 0.7)]
+    rows += [(300, 300, 40, 40, 2, 0.6), (301, 301, 40, 40, 2, 0.5)]
+    [found] = postprocess(_output(rows), [LetterboxParams(1.0, 0, 0, 480, 640)])
+    assert [(d.class_id, d.score) for d in found] == [
+        (0, pytest.approx(0.9)),
+        (1, pytest.approx(0.8)),
+        (2, pytest.approx(0.6)),
+    ]
+
+
 def test_low_scores_are_dropped_and_names_fall_back_to_the_index() -> None:
     output = _output([(100, 200, 50, 40, 1, 0.1), (300, 300, 20, 20, 2, 0.3)])
     [found] = postprocess(output, [PARAMS_1280x720], conf_threshold=0.25, names=["person"])
@@ -207,9 +227,12 @@ def test_detect_batch_of_only_bad_frames_runs_no_model(reference_detector: Detec
 def test_fixed_batch_model_runs_in_chunks_and_reads_classes(tmp_path: Path) -> None:
     model = _tiny_model(tmp_path / "tiny.onnx")
     detector = Detector(model, conf_threshold=0.0)
-    assert detector.input_size == (32, 32) and detector.num_classes == 2
+    assert detector.input_size == (256, 256) and detector.num_classes == 2
     assert detector.names == ["0", "1"]
-    result = detector.detect_batch([_jpeg(32, 32, seed) for seed in range(3)])
+    solid = [
+        cv2.imencode(".png", np.full((32, 32, 3), v, np.uint8))[1].tobytes() for v in (9, 99, 199)
+    ]
+    result = detector.detect_batch(solid)  # every anchor sees the same pixels: one box
     assert result.batch_size == 3
     assert all(isinstance(item, FrameResult) and len(item.detections) == 1 for item in result.items)
 
@@ -226,15 +249,15 @@ def test_model_error_on_a_garbage_file(tmp_path: Path) -> None:
     garbage.write_bytes(b"this is not an onnx model")
     with pytest.raises(ModelError) as caught:
         Detector(garbage)
-    assert caught.value.path == str(garbage) and "onnxruntime cannot load" in caught.value.reason
+    assert caught.value.path == str(garbage) and "not an ONNX model" in caught.value.reason
 
 
 def test_model_error_on_a_wrong_input_or_output_shape(tmp_path: Path) -> None:
     gray = _tiny_model(tmp_path / "gray.onnx", channels=1)
-    with pytest.raises(ModelError, match="input must be 4-D"):
+    with pytest.raises(ModelError, match=r"expected \[batch, 3, height, width\]"):
         Detector(gray)
-    flat = _tiny_model(tmp_path / "flat.onnx", output_shape=(1, 6))
-    with pytest.raises(ModelError, match="output must be"):
+    flat = _tiny_model(tmp_path / "flat.onnx", output_shape=(1, 384))
+    with pytest.raises(ModelError, match=r"expected \[batch, 4 \+ classes, anchors\]"):
         Detector(flat)
 
 

@@ -7,7 +7,6 @@ on with the rest of the batch. Every stage is timed with ``perf_counter_ns``.
 
 from __future__ import annotations
 
-import ast
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from scalelab.errors import ConfigError, ModelError
 from scalelab.inference.postprocess import Detection, postprocess
 from scalelab.inference.preprocess import to_tensor
 from scalelab.load.codec import FrameDecodeError, decode_frame
+from scalelab.models.info import ModelInfo, load_model_info
 
 DEFAULT_IMGSZ = 640
 STRIDE = 32  # YOLOv8's largest downsampling: dynamic input sizes must be multiples of it
@@ -113,7 +113,12 @@ def select_providers(requested: Sequence[str] | None) -> list[str]:
 
 
 class Detector:
-    """Runs a YOLOv8-style ONNX model (output ``[batch, 4 + classes, anchors]``) on frames."""
+    """Runs a YOLOv8-style ONNX model (output ``[batch, 4 + classes, anchors]``) on frames.
+
+    The model file is checked once, by :func:`load_model_info` (the same checks as
+    ``scalelab model info``), and its metadata decides what the spec leaves open:
+    class names by index, and the input size when ``imgsz`` is None.
+    """
 
     def __init__(
         self,
@@ -122,21 +127,24 @@ class Detector:
         providers: Sequence[str] | None = None,
         conf_threshold: float = 0.25,
         iou_threshold: float = 0.45,
-        imgsz: int | tuple[int, int] = DEFAULT_IMGSZ,
+        imgsz: int | tuple[int, int] | None = None,
         max_detections: int = 300,
     ):
-        self.model_path = str(model_path)
+        self.info = load_model_info(model_path)
+        self.model_path = str(self.info.path)
         self.conf_threshold = conf_threshold
         self.iou_threshold = iou_threshold
         self.max_detections = max_detections
         self._session = _open_session(
             self.model_path, session_options(intra_op_threads), select_providers(providers)
         )
-        self.input_name, self.input_size, self._fixed_batch = _input_geometry(
-            self._session, self.model_path, imgsz
-        )
-        self.num_classes = _output_classes(self._session, self.model_path)
-        self.names = _class_names(self._session, self.num_classes)
+        _check_float_input(self._session, self.info)
+        self.input_name = self.info.input_name
+        self.input_size = input_size(self.info, imgsz)
+        batch = self.info.input_shape[0]
+        self._fixed_batch = batch if batch else None
+        self.num_classes = self.info.num_classes
+        self.names = list(self.info.class_names)
 
     @property
     def providers(self) -> list[str]:
@@ -180,8 +188,6 @@ class Detector:
 def _open_session(
     path: str, options: ort.SessionOptions, providers: list[str]
 ) -> ort.InferenceSession:
-    if not Path(path).is_file():
-        raise ModelError(path, "not a file" if Path(path).exists() else "no such file")
     try:
         return ort.InferenceSession(path, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own pybind exception types
@@ -189,61 +195,36 @@ def _open_session(
         raise ModelError(path, f"onnxruntime cannot load it: {reason}") from exc
 
 
-def _input_geometry(
-    session: ort.InferenceSession, path: str, imgsz: int | tuple[int, int]
-) -> tuple[str, tuple[int, int], int | None]:
-    """Input name, (height, width) to feed, and the fixed batch size (None if dynamic)."""
-    inputs = session.get_inputs()
-    if len(inputs) != 1:
-        raise ModelError(path, f"expected one image input, found {len(inputs)}")
-    shape = list(inputs[0].shape)
-    if len(shape) != 4 or shape[1] != 3:
-        raise ModelError(path, f"input must be 4-D [batch, 3, height, width], got {shape}")
-    if inputs[0].type != "tensor(float)":
-        raise ModelError(path, f"input type {inputs[0].type} is not supported (expected float32)")
-    wanted = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
-    height, width = (_input_dim(dim, want) for dim, want in zip(shape[2:], wanted, strict=True))
-    fixed_batch = shape[0] if _is_fixed(shape[0]) else None
-    return inputs[0].name, (height, width), fixed_batch
+def _check_float_input(session: ort.InferenceSession, info: ModelInfo) -> None:
+    """Frames are fed as float32; a float16 input (which `model info` accepts) is refused here."""
+    kind = next((i.type for i in session.get_inputs() if i.name == info.input_name), None)
+    if kind != "tensor(float)":
+        raise ModelError(str(info.path), f"input type {kind} is not supported (expected float32)")
 
 
-def _input_dim(dim: int | str | None, wanted: int) -> int:
+def input_size(info: ModelInfo, imgsz: int | tuple[int, int] | None) -> tuple[int, int]:
+    """(height, width) to feed: the model's own for fixed dimensions; for dynamic ones
+    ``imgsz``, or when that is None the model's nominal size (its ``imgsz`` metadata, as
+    Ultralytics exports write it), else 640. A model exported at 320 thus runs at 320."""
+    if imgsz is None:
+        wanted = info.imgsz or (DEFAULT_IMGSZ, DEFAULT_IMGSZ)
+    else:
+        wanted = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    height, width = (
+        _input_dim(dim, want) for dim, want in zip(info.input_shape[2:], wanted, strict=True)
+    )
+    return height, width
+
+
+def _input_dim(dim: int | None, wanted: int) -> int:
     """The model's own size for a fixed dimension, else ``wanted`` (a multiple of the stride)."""
-    if isinstance(dim, int) and dim > 0:
+    if dim:
         return dim
     if wanted <= 0 or wanted % STRIDE:
         raise ConfigError(
             f"imgsz {wanted} must be a positive multiple of the model stride {STRIDE}"
         )
     return wanted
-
-
-def _is_fixed(dim: int | str | None) -> bool:
-    return isinstance(dim, int) and dim > 0
-
-
-def _output_classes(session: ort.InferenceSession, path: str) -> int:
-    """Number of classes, from the output's second dimension (``4 + classes``)."""
-    if session.get_modelmeta().custom_metadata_map.get("end2end", "").lower() == "true":
-        raise ModelError(path, "end-to-end exports (NMS inside the model) are not supported")
-    shape = list(session.get_outputs()[0].shape)
-    if len(shape) != 3 or not isinstance(shape[1], int) or shape[1] <= 4:
-        raise ModelError(path, f"output must be [batch, 4 + classes, anchors], got {shape}")
-    return shape[1] - 4
-
-
-def _class_names(session: ort.InferenceSession, num_classes: int) -> list[str]:
-    """Class names from Ultralytics' ``names`` metadata, else the class index as text."""
-    raw = session.get_modelmeta().custom_metadata_map.get("names", "")
-    try:
-        parsed = ast.literal_eval(raw) if raw else {}
-    except (ValueError, SyntaxError):
-        parsed = {}
-    if isinstance(parsed, list):
-        parsed = dict(enumerate(parsed))
-    if not isinstance(parsed, dict):
-        parsed = {}
-    return [str(parsed.get(i, i)) for i in range(num_classes)]
 
 
 def _decode_all(frames: Sequence[bytes]) -> _Decoded:

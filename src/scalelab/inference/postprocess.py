@@ -114,18 +114,37 @@ def _nms(
     iou_threshold: float,
     max_detections: int,
 ) -> np.ndarray:
-    """Indices kept by class-aware NMS, best score first, at most ``max_detections``."""
+    """Indices kept by NMS run on each class's boxes alone, best score first, at most
+    ``max_detections``.
+
+    One NMS call per class present, not OpenCV's ``NMSBoxesBatched``: that shifts each
+    class by an offset derived from the boxes' largest coordinate, which for boxes with
+    negative corners does not separate the classes, so a box could suppress another
+    class's box.
+    """
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    xywh = xywh.astype(np.float64)
+    kept = [
+        members[_nms_one_class(xywh[members], scores[members], conf_threshold, iou_threshold)]
+        for members in (np.flatnonzero(class_ids == c) for c in np.unique(class_ids))
+    ]
+    if not kept:
+        return np.empty(0, dtype=np.int64)
+    joined = np.concatenate(kept)
+    return joined[np.argsort(-scores[joined], kind="stable")][:max_detections]
+
+
+def _nms_one_class(
+    xywh: np.ndarray, scores: np.ndarray, conf_threshold: float, iou_threshold: float
+) -> np.ndarray:
     # Float (Rect2d) boxes: OpenCV's IoU is then exact, without rounding to whole pixels.
-    keep = cv2.dnn.NMSBoxesBatched(
-        xywh.astype(np.float64).tolist(),
+    keep = cv2.dnn.NMSBoxes(
+        xywh.tolist(),
         scores.astype(np.float32).tolist(),
-        class_ids.tolist(),
         float(conf_threshold),
         float(iou_threshold),
     )
-    kept = np.asarray(keep, dtype=np.int64).reshape(-1)
-    return kept[np.argsort(-scores[kept], kind="stable")][:max_detections]
+    return np.asarray(keep, dtype=np.int64).reshape(-1)
 
 
 def boxes_to_original(boxes: np.ndarray, params: LetterboxParams) -> np.ndarray:

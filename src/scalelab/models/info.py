@@ -185,7 +185,11 @@ def _check_output(path: Path, name: str, shape: Shape) -> int:
 
 
 def _class_names(path: Path, raw: str | None, num_classes: int) -> tuple[str, ...]:
-    """Names from Ultralytics' ``names`` metadata (a dict literal), else "0", "1", ..."""
+    """Names from Ultralytics' ``names`` metadata, by class index, else "0", "1", ...
+
+    The metadata is a dict literal ``{index: name}`` (or a list, in index order). A
+    dict is read by its keys, never by its order: ``{1: 'b', 0: 'a'}`` is ``('a', 'b')``.
+    """
     if raw is None:
         return tuple(str(i) for i in range(num_classes))
     try:
@@ -194,13 +198,31 @@ def _class_names(path: Path, raw: str | None, num_classes: int) -> tuple[str, ..
         raise ModelError(
             str(path), f"metadata 'names' is not a dict of class names: {exc}"
         ) from exc
-    names = list(parsed.values()) if isinstance(parsed, dict) else parsed
-    if not isinstance(names, list | tuple) or len(names) != num_classes:
-        count = len(names) if isinstance(names, list | tuple) else "no"
+    if isinstance(parsed, list | tuple):
+        parsed = dict(enumerate(parsed))
+    if not isinstance(parsed, dict) or len(parsed) != num_classes:
+        count = len(parsed) if isinstance(parsed, dict) else "no"
         raise ModelError(
             str(path), f"metadata names {count} classes but the output has {num_classes}"
         )
-    return tuple(str(n) for n in names)
+    by_index = {_class_index(key): name for key, name in parsed.items()}
+    if sorted(k for k in by_index if k is not None) != list(range(num_classes)):
+        keys = ", ".join(sorted(map(repr, parsed)))
+        raise ModelError(
+            str(path), f"metadata names has keys {keys}, expected the indices 0..{num_classes - 1}"
+        )
+    return tuple(str(by_index[i]) for i in range(num_classes))
+
+
+def _class_index(key: object) -> int | None:
+    """A names key as a class index (ints, or digit strings some exporters write)."""
+    if isinstance(key, bool):
+        return None
+    if isinstance(key, int):
+        return key
+    if isinstance(key, str) and key.isdigit():
+        return int(key)
+    return None
 
 
 def _imgsz(raw: str | None, input_shape: Shape) -> tuple[int, int] | None:
