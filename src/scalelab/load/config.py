@@ -19,7 +19,7 @@ from scalelab.load.source_config import (
     SyntheticSpec,
     VideoSpec,
 )
-from scalelab.spec.types import Seconds, SecondsOrZero
+from scalelab.spec.types import LoadOffset, LoadSeconds, Seconds
 
 __all__ = [
     "ConstantLoad",
@@ -45,15 +45,27 @@ DEFAULT_DIURNAL_CURVE: tuple[float, ...] = (
 """Percent of the peak rate for each hour of a typical day: a night trough and an evening peak."""
 
 
+MAX_RATE = 1_000_000.0
+"""Highest rate a profile may ask for, in its `unit`: a million messages (or MB) per second."""
+
+MAX_MBPS = 10_000.0
+"""Highest rate in MB/s (10 GB/s, beyond any link a single producer host has)."""
+
+Rate = Annotated[float, Field(le=MAX_RATE)]
+"""A rate in the profile's `unit`; finite (the models refuse inf and NaN) and bounded."""
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class _LoadCommon(_Strict):
-    duration: Seconds = Field(
-        60.0, description="How long load is sent, warmup included (seconds, or '90s', '5m', '1h')."
+    duration: LoadSeconds = Field(
+        60.0,
+        description="How long load is sent, warmup included (seconds, or '90s', '5m', '1h'; "
+        "at most 7 days).",
     )
-    warmup: SecondsOrZero = Field(
+    warmup: LoadOffset = Field(
         0.0,
         description="The first part of `duration` whose load is sent but excluded from the "
         "headline figures (seconds, or '30s').",
@@ -66,6 +78,7 @@ class _LoadCommon(_Strict):
     max_mbps: float | None = Field(
         None,
         gt=0,
+        le=MAX_MBPS,
         description="Optional ceiling in MB/s (10^6 bytes/s) of encoded frames, applied on top "
         "of the profile whatever its unit.",
     )
@@ -81,19 +94,36 @@ class _LoadCommon(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _megabytes_bounded(self) -> Self:
+        """A rate in MB/s is bounded tighter than one in messages/s (see MAX_MBPS)."""
+        if self.unit != "mbps":
+            return self
+        too_high = {name: value for name, value in self._rates() if value > MAX_MBPS}
+        if too_high:
+            name, value = next(iter(too_high.items()))
+            raise ValueError(f"{name} {value:g} MB/s is above the {MAX_MBPS:g} MB/s limit")
+        return self
+
+    def _rates(self) -> list[tuple[str, float]]:
+        """Every rate field of the profile (and of its steps), by name."""
+        rates = [(name, value) for name, value in self if name.endswith("rate")]
+        steps = getattr(self, "steps", [])
+        return rates + [(f"steps.{i}.rate", step.rate) for i, step in enumerate(steps)]
+
 
 class ConstantLoad(_LoadCommon):
     """The same rate for the whole duration."""
 
     profile: Literal["constant"] = Field(description="Rate profile: a constant rate.")
-    rate: float = Field(gt=0, description="Rate, in `unit`.")
+    rate: Rate = Field(gt=0, description="Rate, in `unit`.")
 
 
 class Step(_Strict):
     """One step of a step profile."""
 
-    rate: float = Field(ge=0, description="Rate during this step, in `unit` (0 pauses the load).")
-    duration: Seconds = Field(description="How long this step lasts (seconds, or '30s').")
+    rate: Rate = Field(ge=0, description="Rate during this step, in `unit` (0 pauses the load).")
+    duration: LoadSeconds = Field(description="How long this step lasts (seconds, or '30s').")
 
 
 class StepLoad(_LoadCommon):
@@ -116,8 +146,8 @@ class RampLoad(_LoadCommon):
     """A rate that changes linearly from `start_rate` to `end_rate` over the duration."""
 
     profile: Literal["ramp"] = Field(description="Rate profile: a linear ramp.")
-    start_rate: float = Field(ge=0, description="Rate at the start, in `unit`.")
-    end_rate: float = Field(ge=0, description="Rate at the end of `duration`, in `unit`.")
+    start_rate: Rate = Field(ge=0, description="Rate at the start, in `unit`.")
+    end_rate: Rate = Field(ge=0, description="Rate at the end of `duration`, in `unit`.")
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> Self:
@@ -130,8 +160,8 @@ class SineLoad(_LoadCommon):
     """mean_rate + amplitude * sin(2 pi t / period)."""
 
     profile: Literal["sine"] = Field(description="Rate profile: a sine wave around a mean.")
-    mean_rate: float = Field(gt=0, description="Mean rate, in `unit`.")
-    amplitude: float = Field(
+    mean_rate: Rate = Field(gt=0, description="Mean rate, in `unit`.")
+    amplitude: Rate = Field(
         ge=0,
         description="Amplitude, in `unit`; at most `mean_rate` so the rate never goes below 0.",
     )
@@ -156,9 +186,12 @@ class DiurnalLoad(_LoadCommon):
         max_length=24,
         description="24 values, the percent of `peak_rate` at each hour of the day (00:00 first).",
     )
-    peak_rate: float = Field(gt=0, description="Rate at 100 % of the curve, in `unit`.")
+    peak_rate: Rate = Field(gt=0, description="Rate at 100 % of the curve, in `unit`.")
     cycles: float = Field(
-        1.0, gt=0, description="How many times the 24-hour curve repeats over `duration`."
+        1.0,
+        gt=0,
+        le=1_000_000,
+        description="How many times the 24-hour curve repeats over `duration`.",
     )
     breakpoints: int = Field(
         24,
@@ -185,8 +218,10 @@ class PoissonLoad(_LoadCommon):
     """Exponential inter-arrival times (a Poisson process) at a mean rate."""
 
     profile: Literal["poisson"] = Field(description="Rate profile: Poisson arrivals.")
-    rate: float = Field(gt=0, description="Mean rate, in `unit`.")
-    seed: int = Field(0, ge=0, description="Seed of the inter-arrival times (same seed, same run).")
+    rate: Rate = Field(gt=0, description="Mean rate, in `unit`.")
+    seed: int = Field(
+        0, ge=0, le=2**63 - 1, description="Seed of the inter-arrival times (same seed, same run)."
+    )
 
 
 class TraceLoad(_LoadCommon):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class _SourceCommon(_Strict):
@@ -25,7 +25,10 @@ class _SourceCommon(_Strict):
         "dead-letter path.",
     )
     seed: int = Field(
-        0, ge=0, description="Seed of the corrupted-message choice (and of synthetic frames)."
+        0,
+        ge=0,
+        le=2**63 - 1,
+        description="Seed of the corrupted-message choice (and of synthetic frames).",
     )
 
 
@@ -37,6 +40,7 @@ class _FileSource(_SourceCommon):
     max_frames: int = Field(
         1000,
         ge=1,
+        le=100_000,
         description="At most this many frames are read, encoded once and kept in memory.",
     )
 

@@ -25,7 +25,8 @@ def check_partitions_cover_workers(spec: ExperimentSpec) -> list[SpecProblem]:
 
 
 def check_imgsz_multiple_of_32(spec: ExperimentSpec) -> list[SpecProblem]:
-    if spec.workload.imgsz % 32 == 0:
+    """YOLO's largest stride is 32; unset means the model's own size, checked when it loads."""
+    if spec.workload.imgsz is None or spec.workload.imgsz % 32 == 0:
         return []
     return [SpecProblem("workload.imgsz", "must be a multiple of 32", value=spec.workload.imgsz)]
 

@@ -7,13 +7,13 @@ monitoring, workload) and how it is driven (source, load, slo, repetitions).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from scalelab.load.config import LoadSpec, SourceSpec
 from scalelab.platform.kubernetes.config import KubernetesSpec
-from scalelab.spec.types import Seconds, SecondsOrZero
+from scalelab.spec.types import DAY, HOUR, Duration, LoadOffset, Seconds
 
 
 def _default_source() -> SourceSpec:
@@ -23,7 +23,7 @@ def _default_source() -> SourceSpec:
 class Section(BaseModel):
     """Base of every spec section: unknown keys are errors, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class LocalPorts(Section):
@@ -50,12 +50,12 @@ class PlatformSpec(Section):
 
 class BrokerSpec(Section):
     partitions: int = Field(2, ge=1, le=10_000, description="Partitions of the input topic.")
-    replication: int = Field(1, ge=1, description="Replication factor of every topic.")
+    replication: int = Field(1, ge=1, le=32, description="Replication factor of every topic.")
     retention: Seconds = Field(3600, description="Topic retention (e.g. '1h').")
     storage: Literal["fresh", "reuse"] = Field(
         "fresh", description="'fresh' formats the KRaft log per run; 'reuse' keeps it."
     )
-    heap_mb: int = Field(512, ge=128, description="JVM heap of the broker in MiB.")
+    heap_mb: int = Field(512, ge=128, le=1_048_576, description="JVM heap of the broker in MiB.")
     bootstrap: str | None = Field(
         None, description="Use an existing Kafka cluster at this address instead of starting one."
     )
@@ -69,11 +69,15 @@ class BrokerSpec(Section):
 class MetricQuery(Section):
     name: str = Field(description="Name of the exported series.")
     query: str = Field(description="PromQL expression.")
-    step: Seconds | None = Field(None, description="Resolution; defaults to the scrape interval.")
+    step: Annotated[float, Duration(maximum=DAY)] | None = Field(
+        None, description="Resolution (at most a day); defaults to the scrape interval."
+    )
 
 
 class MonitoringSpec(Section):
-    scrape_interval: Seconds = Field(1, description="How often Prometheus scrapes every target.")
+    scrape_interval: Annotated[float, Duration(maximum=HOUR)] = Field(
+        1, description="How often Prometheus scrapes every target (at most 1 h)."
+    )
     retention: Seconds = Field(15 * 86400, description="How long local Prometheus keeps data.")
     node_exporter: bool = Field(True, description="Run the node exporter (host CPU, memory).")
     metrics: list[MetricQuery] | None = Field(
@@ -90,29 +94,60 @@ class YoloWorkload(Section):
     workers: int = Field(2, ge=1, le=256, description="Worker processes in one consumer group.")
     threads: int = Field(1, ge=1, le=256, description="ONNX Runtime intra-op threads per worker.")
     batch_size: int = Field(1, ge=1, le=256, description="Frames per inference call.")
-    max_batch_wait: SecondsOrZero = Field(
+    max_batch_wait: Annotated[float, Duration(maximum=60, allow_zero=True)] = Field(
         0.05, description="Longest wait for a batch to fill before running a partial one."
     )
-    imgsz: int = Field(640, ge=32, description="Model input size (square, multiple of 32).")
+    imgsz: int | None = Field(
+        None,
+        ge=32,
+        le=8192,
+        description="Model input size (square, multiple of 32); unset: the model's own `imgsz` "
+        "metadata, or 640 when it has none.",
+    )
     conf_threshold: float = Field(0.25, ge=0, le=1, description="Detection score threshold.")
     iou_threshold: float = Field(0.45, ge=0, le=1, description="NMS IoU threshold.")
     device: Literal["cpu", "gpu"] = Field("cpu", description="Execution provider.")
-    drain_timeout: Seconds = Field(
+    drain_timeout: Annotated[float, Duration(maximum=DAY)] = Field(
         60, description="After load, wait at most this long for the consumer lag to reach zero."
     )
 
 
+Ceiling = Annotated[float, Duration(maximum=DAY)]
+"""A latency ceiling in seconds: positive, at most a day."""
+
+
 class SloSpec(Section):
-    latency_p99: Seconds | None = Field(None, description="End-to-end p99 latency ceiling.")
-    latency_p95: Seconds | None = Field(None, description="End-to-end p95 latency ceiling.")
+    """What a run must show, and the evidence it needs before its figures count."""
+
+    latency_p99: Ceiling | None = Field(None, description="End-to-end p99 latency ceiling.")
+    latency_p95: Ceiling | None = Field(None, description="End-to-end p95 latency ceiling.")
     min_throughput_ratio: float | None = Field(
-        None, gt=0, le=1, description="Achieved/target rate below which the SLO is missed."
+        None,
+        gt=0,
+        le=1,
+        description="Completed/offered rate in the load phase below which the SLO is missed.",
     )
-    min_load_duration: SecondsOrZero = Field(
-        0, description="A load phase shorter than this makes the run INVALID."
+    min_load_duration: LoadOffset = Field(
+        30,
+        description="A load phase (duration minus warmup) shorter than this makes the run "
+        "INVALID: too short to support its figures. Lower it for a short smoke test.",
+    )
+    min_samples: int = Field(
+        100,
+        ge=0,
+        le=1_000_000_000,
+        description="Fewest messages completed in the load phase for a latency-percentile "
+        "claim; with fewer, the run is INVALID.",
     )
     max_rate_error: float = Field(
         0.02, ge=0, le=1, description="Largest |achieved-target|/target for a VALID run."
+    )
+    max_foreign_cpu: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the host's busy CPU-seconds during load not used by the run's "
+        "own processes above which the run is INVALID (above 0.10 it is a warning).",
     )
 
 
@@ -122,8 +157,8 @@ class FaultSpec(Section):
     kind: Literal["kill-worker"] = Field(
         description="'kill-worker': SIGKILL one worker; the others must take over its partitions."
     )
-    at: SecondsOrZero = Field(description="When, in seconds after the load starts.")
-    worker: int = Field(0, ge=0, description="Index of the worker to kill.")
+    at: LoadOffset = Field(description="When, in seconds after the load starts.")
+    worker: int = Field(0, ge=0, le=255, description="Index of the worker to kill.")
 
 
 class ExperimentSpec(Section):
