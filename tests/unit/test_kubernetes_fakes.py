@@ -4,7 +4,10 @@ The fake's methods have exactly the real client's signatures (checked below),
 so code that calls a method the real client lacks, or passes an argument it
 does not take, fails here as it would on a cluster. The controller does what
 the cluster's controllers would for a run: Deployments and Jobs get ready
-pods, Strimzi resources get a Ready condition.
+pods, Strimzi resources get a Ready condition. A Deployment keeps its replica
+count as a ReplicaSet does: a deleted pod is replaced (by a Pending pod), and
+scaling down removes pods in the ReplicaSet's order (Pending before Running,
+not ready before ready, lower `pod-deletion-cost` first, newest first).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import copy
 import inspect
 import itertools
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -34,6 +38,9 @@ KINDS = {
     ("metrics.k8s.io/v1beta1", "PodMetrics"),
 }  # fmt: skip
 _clock = itertools.count(1)
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class FakeResource:
@@ -87,13 +94,41 @@ def pod(
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels),
-                     "creationTimestamp": f"2026-01-01T00:00:{next(_clock):02d}Z"},
+                     "creationTimestamp": timestamp(next(_clock))},
         "spec": {"containers": [{"name": container}]},
         "status": {"phase": "Running",
                    "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
                    "containerStatuses": [{"name": container, "restartCount": 0,
                                           "state": {"running": {}}}]},
     }  # fmt: skip
+
+
+def merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """A merge patch: nested dicts merge, None removes a key, anything else replaces."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def scale_down_rank(found: dict[str, Any]) -> tuple[Any, ...]:
+    """The ReplicaSet's order for removing pods (controller.ActivePodsWithRanks)."""
+    status = found["status"]
+    phase = {"Pending": 0, "Unknown": 1, "Running": 2}.get(status.get("phase", ""), 0)
+    ready = any(
+        c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])
+    )
+    cost = int(found["metadata"].get("annotations", {}).get(DELETION_COST, 0))
+    created = datetime.strptime(found["metadata"]["creationTimestamp"], TIME_FORMAT)
+    return phase, ready, cost, -created.timestamp()
+
+
+def timestamp(tick: int) -> str:
+    """A creation time `tick` seconds into the fake cluster's life (RFC 3339, as the API)."""
+    return (EPOCH + timedelta(seconds=tick)).strftime(TIME_FORMAT)
 
 
 def node(name: str, control_plane: bool = False) -> dict[str, Any]:
@@ -114,6 +149,7 @@ class FakeDynamic:
         self.resources = FakeResources(kinds or set(KINDS))
         self.store: dict[tuple[str, str, str | None, str], dict[str, Any]] = {}
         self.calls: list[tuple[str, str, str]] = []
+        self.delete_bodies: dict[str, dict[str, Any]] = {}
         self.controller = controller
 
     # -- helpers for tests ----------------------------------------------------------------
@@ -160,8 +196,12 @@ class FakeDynamic:
             name,
         )
         self.calls.append(("delete", resource.kind, name))
-        if self.store.pop(key, None) is None:
+        self.delete_bodies[name] = dict(body or {})
+        removed = self.store.pop(key, None)
+        if removed is None:
             raise not_found(name)
+        if resource.kind == "Pod" and self.controller:
+            self._replace(removed)
         if resource.kind in ("Deployment", "Job"):
             for found in self.find("Pod"):
                 if found["metadata"]["labels"].get("owner") == name:
@@ -174,10 +214,11 @@ class FakeDynamic:
         target = self.store[
             (resource.api_version, resource.kind, namespace if resource.namespaced else None, name)
         ]
-        labels = target["metadata"].setdefault("labels", {})
-        for key, value in body["metadata"]["labels"].items():
-            labels.pop(key, None) if value is None else labels.__setitem__(key, value)
+        merge(target, body)
         self.calls.append(("patch", resource.kind, name))
+        if resource.kind == "Deployment" and self.controller:
+            target["metadata"]["generation"] = target["metadata"].get("generation", 1) + 1
+            self._sync_replicas(target)
         return FakeInstance(target)
 
     def server_side_apply(
@@ -232,29 +273,54 @@ class FakeDynamic:
                 self.put(
                     pod(f"{meta['name']}-kafka-0", meta["namespace"], labels, container="kafka")
                 )
-        elif kind in ("Deployment", "Job"):
-            count = obj["spec"].get("replicas", 1)
-            template = obj["spec"]["template"]
-            container = template["spec"]["containers"][0]["name"]
-            for _ in range(count):
-                labels = {**template["metadata"]["labels"], "owner": meta["name"]}
-                self.put(
-                    pod(
-                        f"{meta['name']}-{next(_clock):04d}",
-                        meta["namespace"],
-                        labels,
-                        container=container,
-                    )
-                )
-            if kind == "Deployment":
-                status.update(
-                    observedGeneration=1,
-                    replicas=count,
-                    updatedReplicas=count,
-                    availableReplicas=count,
-                )
-            else:
-                status["ready"] = 1
+        elif kind == "Deployment":
+            self._sync_replicas(obj)
+        elif kind == "Job":
+            self._start_pod(obj, ready=True)
+            status.update(active=1, ready=1)
+
+    def owned_pods(self, owner: str) -> list[dict[str, Any]]:
+        return [p for p in self.find("Pod") if p["metadata"]["labels"].get("owner") == owner]
+
+    def _start_pod(self, owner: dict[str, Any], ready: bool) -> None:
+        """A pod from the owner's template; a replacement starts Pending, as on a cluster."""
+        template = owner["spec"]["template"]
+        labels = {**template["metadata"]["labels"], "owner": owner["metadata"]["name"]}
+        container = template["spec"]["containers"][0]["name"]
+        name = f"{owner['metadata']['name']}-{next(_clock):04d}"
+        started = pod(name, owner["metadata"]["namespace"], labels, ready, container)
+        if not ready:
+            started["status"].update(phase="Pending", containerStatuses=[])
+        self.put(started)
+
+    def _sync_replicas(self, deployment: dict[str, Any], initial: bool = True) -> None:
+        """A ReplicaSet's work: start or remove pods until the count is the spec's."""
+        wanted = deployment["spec"].get("replicas", 1)
+        owned = self.owned_pods(deployment["metadata"]["name"])
+        for _ in range(wanted - len(owned)):
+            self._start_pod(deployment, ready=initial)
+        for victim in sorted(owned, key=scale_down_rank)[: max(0, len(owned) - wanted)]:
+            self.store.pop(
+                ("v1", "Pod", victim["metadata"]["namespace"], victim["metadata"]["name"])
+            )
+        ready = sum(
+            1
+            for p in self.owned_pods(deployment["metadata"]["name"])
+            if p["status"]["phase"] == "Running"
+        )
+        deployment["status"] = dict(
+            observedGeneration=deployment["metadata"].get("generation", 1),
+            replicas=wanted,
+            updatedReplicas=wanted,
+            availableReplicas=ready,
+        )
+
+    def _replace(self, removed: dict[str, Any]) -> None:
+        """A Deployment's pod deleted: its ReplicaSet starts another at once."""
+        owner = removed["metadata"].get("labels", {}).get("owner")
+        found = self.store.get(("apps/v1", "Deployment", removed["metadata"]["namespace"], owner))
+        if found is not None:
+            self._sync_replicas(found, initial=False)
 
 
 def test_fake_has_the_real_signatures() -> None:

@@ -26,6 +26,7 @@ from typer.testing import CliRunner  # noqa: E402
 from scalelab.errors import ComponentError  # noqa: E402
 from scalelab.platform.base import ComponentLaunch  # noqa: E402
 from scalelab.platform.kubernetes import platform as platform_module  # noqa: E402
+from scalelab.platform.kubernetes import readiness  # noqa: E402
 from scalelab.platform.kubernetes.client import Cluster  # noqa: E402
 from scalelab.platform.kubernetes.config import KubernetesSpec  # noqa: E402
 from scalelab.platform.kubernetes.errors import (  # noqa: E402
@@ -404,3 +405,136 @@ def test_an_image_that_cannot_be_pulled_fails_at_once(
     )
     with pytest.raises(ComponentError, match="ImagePullBackOff: not found"):
         platform.start_component(launch("tracker", "tracker"))
+
+
+# -- Jobs: failed is failed, retrying is not ready ---------------------------------------------
+JOB_FAILED_CONDITIONS = [
+    {"type": kind, "status": "True", "reason": "BackoffLimitExceeded",
+     "message": "Job has reached the specified backoff limit"}
+    for kind in ("FailureTarget", "Failed")
+]  # fmt: skip
+
+
+def job(status: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "producer", "namespace": NS, "generation": 1},
+        "spec": {"backoffLimit": 0},
+        "status": status,
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "ready"),
+    [
+        ({"active": 1, "ready": 0, "terminating": 0}, False),  # pod starting
+        ({"active": 1, "ready": 1, "terminating": 0}, True),  # running
+        ({"active": 1, "failed": 1, "ready": 0, "terminating": 0}, False),  # retrying
+        ({"active": 1, "failed": 1, "ready": 1, "terminating": 0}, False),  # a second attempt
+        (
+            {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
+            True,
+        ),
+    ],
+)
+def test_a_job_is_ready_while_its_first_attempt_runs_or_once_it_completed(
+    status: dict[str, Any], ready: bool
+) -> None:
+    assert readiness.predicate("Job")(job(status)) is ready
+
+
+def test_a_failed_job_is_a_failure_never_ready() -> None:
+    status = {"failed": 1, "ready": 0, "terminating": 0, "conditions": JOB_FAILED_CONDITIONS}
+    with pytest.raises(ComponentError) as caught:
+        readiness.predicate("Job")(job(status))
+    assert caught.value.component == f"Job {NS}/producer"
+    assert "BackoffLimitExceeded" in caught.value.reason
+
+
+def test_a_producer_job_that_fails_fails_the_start_with_its_pods_reason(
+    platform: KubernetesPlatform, fake: FakeDynamic
+) -> None:
+    """The Job controller's view (Failed) and the pod's (exit 1) both reach the user."""
+    platform.start_infrastructure()
+    platform.start_component(launch("tracker", "tracker"))
+    reconcile = fake._reconcile
+
+    def failing(obj: dict[str, Any]) -> None:
+        reconcile(obj)
+        if obj["kind"] == "Job":
+            obj["status"] = {"failed": 1, "ready": 0, "conditions": JOB_FAILED_CONDITIONS}
+            for found in fake.owned_pods(obj["metadata"]["name"]):
+                found["status"] = {
+                    "phase": "Failed",
+                    "conditions": [{"type": "Ready", "status": "False"}],
+                    "containerStatuses": [
+                        {"name": "producer", "ready": False, "restartCount": 0,
+                         "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}
+                    ],
+                }  # fmt: skip
+
+    fake._reconcile = failing  # type: ignore[method-assign]
+    with pytest.raises(ComponentError) as caught:
+        platform.start_component(launch("producer", "producer"))
+    assert caught.value.component == f"Job {NS}/producer"
+    assert "BackoffLimitExceeded" in caught.value.reason
+    assert "pod failed: exited with code 1 Error" in caught.value.reason
+
+
+# -- kill-worker means what it means locally -----------------------------------------------------
+def worker_pods(fake: FakeDynamic) -> list[str]:
+    return sorted(p["metadata"]["name"] for p in fake.owned_pods("workers"))
+
+
+def test_a_killed_worker_is_not_replaced_as_locally(
+    platform: KubernetesPlatform, fake: FakeDynamic, tmp_path: Path
+) -> None:
+    """Locally a killed worker stays dead and the others take over; the Deployment must not
+    bring it back, or the cluster run measures a different failure."""
+    start_all(platform)
+    survivor, victim = platform.tracker.pod_for("worker-0"), platform.tracker.pod_for("worker-1")
+    assert survivor and victim and survivor != victim
+    platform.kill_component("worker-1")
+    assert fake.delete_bodies[victim].get("gracePeriodSeconds") == 0  # SIGKILL, no drain
+    assert worker_pods(fake) == [survivor]  # no replacement
+    assert fake.find("Deployment", "workers")[0]["spec"]["replicas"] == 1
+    platform.tracker.last_check = 0
+    platform.check_health()
+    assert not platform.is_running("worker-1") and platform.is_running("worker-0")
+    assert platform.stop_component("worker-1") == -9  # as Popen reports a SIGKILLed worker
+    assert (tmp_path / "logs" / f"{victim}.log").read_text() == "last words\n"
+
+
+def test_a_worker_pod_replaced_by_the_cluster_keeps_its_name(
+    platform: KubernetesPlatform, fake: FakeDynamic
+) -> None:
+    """A pod evicted or deleted by someone else: its Deployment starts another, and the
+    name follows, so health checks, stops and kills reach the pod that runs now."""
+    start_all(platform)
+    first, gone = platform.tracker.pod_for("worker-0"), platform.tracker.pod_for("worker-1")
+    platform.tracker.cluster.delete({"apiVersion": "v1", "kind": "Pod",
+                                     "metadata": {"name": gone, "namespace": NS}})  # fmt: skip
+    [replacement] = [p for p in worker_pods(fake) if p != first]
+    assert replacement != gone
+    assert platform.tracker.pod_for("worker-1") == replacement
+    assert platform.tracker.pod_for("worker-0") == first
+    platform.kill_component("worker-1")
+    assert ("delete", "Pod", replacement) in fake.calls
+    assert worker_pods(fake) == [first]
+
+
+def test_workers_map_in_start_order_past_ten(fake: FakeDynamic, tmp_path: Path) -> None:
+    """worker-10 is the eleventh worker, not the third (names sort as strings)."""
+    spec = load_spec(EXAMPLE, ["workload.workers=11", "broker.partitions=11"])
+    made = make_platform(spec, RUN_ID, tmp_path, tmp_path / "state", False)
+    assert isinstance(made, KubernetesPlatform)
+    try:
+        made.start_infrastructure()
+        for index in range(11):
+            made.start_component(launch(f"worker-{index}", "worker", "--name", f"worker-{index}"))
+        by_start = [p["metadata"]["name"] for p in made.tracker.pods_of("worker")]
+        assert [made.tracker.pod_for(f"worker-{i}") for i in range(11)] == by_start
+    finally:
+        for forward in made.forwards:
+            forward.close()

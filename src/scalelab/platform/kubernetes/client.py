@@ -91,6 +91,22 @@ class Cluster:
             raise _api_error("list", f"{kind} {namespace or ''} {label_selector}", error) from error
         return [dict(item) for item in found.to_dict().get("items", [])]
 
+    def patch(self, obj: Manifest, body: Manifest) -> Manifest:
+        """Strategic-merge patch of a field scalelab changes during a run (a replica count)."""
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        try:
+            result = self.dynamic.patch(
+                resource,
+                body=body,
+                name=meta["name"],
+                namespace=meta.get("namespace"),
+                field_manager=FIELD_MANAGER,
+            )
+        except Exception as error:  # noqa: BLE001 - any API failure becomes an ApiError
+            raise _api_error("patch", describe(obj), error) from error
+        return dict(result.to_dict())
+
     def delete(self, obj: Manifest, grace_seconds: int | None = None) -> None:
         from kubernetes.dynamic.exceptions import NotFoundError
 

@@ -19,13 +19,12 @@ STUCK = (
 def pod_problem(pod: Manifest) -> str | None:
     """Why a pod has failed, or None while it is fine (running, starting, or held by podwrap)."""
     status = pod.get("status") or {}
+    containers = (_container_problem(c) for c in status.get("containerStatuses", []))
+    problem = next(filter(None, containers), None)
     if status.get("phase") == "Failed":
-        return f"pod failed: {status.get('reason', '')} {status.get('message', '')}".strip()
-    for container in status.get("containerStatuses", []):
-        problem = _container_problem(container)
-        if problem:
-            return problem
-    return None
+        why = " ".join(filter(None, (status.get("reason"), status.get("message"))))
+        return f"pod failed: {why or problem or 'no reason given'}"
+    return problem
 
 
 def pending_reason(pod: Manifest) -> str | None:

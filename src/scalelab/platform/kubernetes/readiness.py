@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from scalelab.errors import ComponentError
+from scalelab.platform.kubernetes.client import describe
 from scalelab.platform.kubernetes.manifests import Manifest
+
+# A Job's terminal failure: `Failed`, announced first as `FailureTarget` since Kubernetes 1.31.
+JOB_FAILED = ("Failed", "FailureTarget")
 
 
 def condition(obj: Manifest, kind: str) -> bool:
-    return any(
-        c.get("type") == kind and c.get("status") == "True"
-        for c in (obj.get("status") or {}).get("conditions", [])
+    return true_condition(obj, kind) is not None
+
+
+def true_condition(obj: Manifest, kind: str) -> Manifest | None:
+    """The object's condition of that type when its status is True."""
+    return next(
+        (
+            c
+            for c in (obj.get("status") or {}).get("conditions", [])
+            if c.get("type") == kind and c.get("status") == "True"
+        ),
+        None,
     )
 
 
@@ -26,9 +40,23 @@ def deployment_ready(obj: Manifest) -> bool:
 
 
 def job_running(obj: Manifest) -> bool:
-    """A Job's pod is up and ready, or the Job already ended."""
+    """A Job's pod is up and ready, or the Job completed.
+
+    A Job that failed for good (backoffLimit exhausted, deadline passed) raises
+    ComponentError naming it and the controller's reason; waiting on would only
+    time out. A Job with failed pods that is still retrying is not ready: a retried
+    producer would send its load a second time, so it is never taken as running.
+    """
+    failed = next(filter(None, (true_condition(obj, kind) for kind in JOB_FAILED)), None)
+    if failed is not None:
+        why = ": ".join(filter(None, (failed.get("reason"), failed.get("message"))))
+        raise ComponentError(describe(obj), f"failed ({why or 'no reason given'})")
     status = obj.get("status") or {}
-    return bool(status.get("ready") or status.get("succeeded") or status.get("failed"))
+    if condition(obj, "Complete") or status.get("succeeded"):
+        return True
+    if status.get("failed"):
+        return False
+    return bool(status.get("ready"))
 
 
 def strimzi_ready(obj: Manifest) -> bool:

@@ -1,9 +1,14 @@
 """The run's components as the core names them, mapped onto pods and watched through the API.
 
 `worker-0` … `worker-N` are the replicas of one Deployment, mapped to its
-pods in the order they started. A component exits through podwrap: a clean
-exit keeps its container up until its files are copied into the run
-directory; a failure ends the container, which the pod's status shows.
+pods in the order they started. The mapping is checked on every lookup: a
+name whose pod is gone (evicted, deleted by someone else) takes the pod its
+Deployment started in its place, so health checks, stops and logs reach the
+pod that runs now. A name stopped or killed on purpose keeps its pod.
+
+A component exits through podwrap: a clean exit keeps its container up until
+its files are copied into the run directory; a failure ends the container,
+which the pod's status shows.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ OUTPUTS: dict[str, tuple[str, ...]] = {"producer": ("producer.json",), "tracker"
 EARLY_OUTPUTS: dict[str, tuple[str, ...]] = {"producer": (START_FILE,)}
 CHECK_INTERVAL_S = 1.0
 TAIL_LINES = 40
+KILLED_EXIT_CODE = -9  # what the local platform's Popen reports for a SIGKILLed worker
+DEPLOYMENTS = {"worker": labels.WORKERS, "tracker": labels.TRACKER}
 
 
 @dataclass
@@ -42,6 +49,11 @@ class Component:
     may_finish: bool = False
     finished: dict[str, int] = field(default_factory=dict)  # pod -> exit code
     expected: set[str] = field(default_factory=set)  # pods stopped or killed on purpose
+    killed: set[str] = field(default_factory=set)  # pods killed (never replaced)
+
+    def holds(self, pod: str) -> bool:
+        """A pod that keeps its name whatever happens to it: stopped, killed or finished."""
+        return pod in self.expected or pod in self.finished
 
 
 class Tracker:
@@ -81,15 +93,28 @@ class Tracker:
         )
 
     def pod_for(self, name: str) -> str | None:
-        if name not in self.pod_names:
-            component = self.names[name]
-            siblings = sorted(n for n, c in self.names.items() if c == component)
-            pods = self.pods_of(component)
-            index = siblings.index(name) if component == "worker" else 0
-            if index >= len(pods):
-                return None
-            self.pod_names[name] = pods[index]["metadata"]["name"]
-        return self.pod_names[name]
+        """The pod that runs a core name now (None while it has none)."""
+        component = self.component(name)
+        pod = self.pod_names.get(name)
+        if pod is not None and component.holds(pod):
+            return pod
+        self._map(component)
+        return self.pod_names.get(name)
+
+    def _map(self, component: Component) -> None:
+        """Drop names whose pod is gone, then give unmapped names the unclaimed pods, both
+        in start order (worker-0 first)."""
+        names = [n for n, c in self.names.items() if c == component.name]
+        pods = [p["metadata"]["name"] for p in self.pods_of(component.name)]
+        for name in names:
+            pod = self.pod_names.get(name)
+            if pod is not None and pod not in pods and not component.holds(pod):
+                del self.pod_names[name]
+        claimed = set(self.pod_names.values())
+        free = [p for p in pods if p not in claimed]
+        for name in names:
+            if name not in self.pod_names and free:
+                self.pod_names[name] = free.pop(0)
 
     def pod_states(self, component: str) -> str:
         """'; pods: name (why it is not running), ...' for timeout messages."""
@@ -102,7 +127,9 @@ class Tracker:
     def expected_targets(self) -> dict[str, int]:
         counts = {"worker": self.plan.worker_replicas, "tracker": 1, "producer": 1}
         return {
-            c.name: counts[c.name] for c in self.components.values() if c.started and not c.finished
+            c.name: counts[c.name] - len(c.killed)
+            for c in self.components.values()
+            if c.started and not c.finished
         }
 
     # -- health ---------------------------------------------------------------------------
@@ -187,6 +214,8 @@ class Tracker:
         pod = self.pod_for(name)
         if pod is None:
             return None
+        if pod in component.killed:
+            return KILLED_EXIT_CODE
         component.expected.add(pod)
         if pod in component.finished:
             return component.finished[pod]
@@ -200,18 +229,56 @@ class Tracker:
         return code
 
     def kill(self, name: str) -> None:
-        """Delete the pod at once (grace 0): the failure experiment's SIGKILL."""
+        """The failure experiment's SIGKILL, meaning what it means locally: the component
+        dies without warning and nothing takes its place, so the others must take over.
+
+        The pod is deleted at once (grace 0: no SIGTERM, no drain, no commit), then its
+        Deployment is scaled down by one so that its ReplicaSet does not start a
+        replacement (one it already started is still Pending, which the ReplicaSet
+        removes first when it scales down). With autoscaling the autoscaler's minimum
+        is lowered too; the autoscaler may still add workers on load, as is its job.
+        """
         component = self.component(name)
         pod = self.pod_for(name)
-        if pod is None:
+        if pod is None or pod in component.killed:
             return
         component.expected.add(pod)
-        obj = {
+        component.killed.add(pod)
+        self._save_log(pod, component.name)  # a deleted pod's log is gone; a local one stays
+        namespace = self.plan.namespace
+        target = {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": pod, "namespace": self.plan.namespace},
+            "metadata": {"name": pod, "namespace": namespace},
         }
-        self.cluster.delete(obj, grace_seconds=0)
+        self.cluster.delete(target, grace_seconds=0)
+        if component.name in DEPLOYMENTS:
+            self._scale_down(DEPLOYMENTS[component.name])
+
+    def _save_log(self, pod: str, container: str) -> None:
+        logs = self.run_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / f"{pod}.log").write_text(self.pods.logs(pod, container))
+
+    def _scale_down(self, deployment: str) -> None:
+        self._decrement("apps/v1", "Deployment", deployment, "replicas", 0)
+        if deployment == labels.WORKERS and self.plan.settings.autoscaling.enabled:
+            self._decrement(
+                "autoscaling/v2", "HorizontalPodAutoscaler", deployment, "minReplicas", 1
+            )
+
+    def _decrement(self, api_version: str, kind: str, name: str, key: str, floor: int) -> None:
+        """Lower a count in an object's spec by one (read, then patch: one kill at a time)."""
+        found = self.cluster.get(api_version, kind, name, self.plan.namespace)
+        if found is None:
+            return
+        count = int((found.get("spec") or {}).get(key, 1))
+        ref = {
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": {"name": name, "namespace": self.plan.namespace},
+        }
+        self.cluster.patch(ref, {"spec": {key: max(floor, count - 1)}})
 
     def collect_outputs(self, timeout: float = 60.0) -> None:
         """At teardown: stop what still runs and has files to give (a failed run's data too)."""
