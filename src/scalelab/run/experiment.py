@@ -5,6 +5,12 @@ until the consumer group holds every partition), warmup and load (the
 producer's schedule), cooldown (drain until the consumer lag is zero or the
 drain timeout passes), teardown. Summary and accounting are written before
 teardown so a failing accounting still leaves every file behind.
+
+The experiment owns the run's Kafka clients (an admin client and an offset
+reader) and closes them when `execute()` ends, on every path (success,
+exception, Ctrl-C), so that none is left to be destroyed after the broker
+stops. A Kafka call that fails names the broker, and a broker that died is
+named as such (`ComponentError("broker", ...)`), never a raw KafkaException.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
@@ -22,7 +29,7 @@ from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError, ScalelabError
 from scalelab.platform.base import ComponentLaunch, Endpoints
 from scalelab.run import kafka_ops
-from scalelab.run.accounting import Accounting, account
+from scalelab.run.accounting import Accounting, account, of_run, produced_since
 from scalelab.run.progress import LiveView
 from scalelab.run.record import Phase, rfc3339
 from scalelab.run.resources import CpuSampler
@@ -51,27 +58,72 @@ class Experiment:
         self.endpoints = endpoints
         self.model = model
         self.console = console
-        self.admin = kafka_ops.admin(endpoints.bootstrap)
         self.seen = Observations()
         self.pending_faults = sorted(self.spec.faults, key=lambda fault: fault.at)
-        self.offsets = kafka_ops.OffsetReader(endpoints.bootstrap, f"scalelab-workers-{session.id}")
+        self.group = f"scalelab-workers-{session.id}"
+        self.start_offsets: dict[str, dict[int, int]] = {}
+        self.dead_letter_ids: list[str] = []
+        self.admin = kafka_ops.admin(endpoints.bootstrap)
+        try:
+            self.offsets = kafka_ops.OffsetReader(endpoints.bootstrap, self.group)
+        except BaseException:
+            self.admin.close()
+            raise
+        self.members = kafka_ops.GroupWatch(self.admin, self.group)
+
+    def __enter__(self) -> Experiment:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every Kafka client now, while the broker still runs (idempotent).
+
+        The clients live only in these two objects, so frames of a traceback that
+        outlive the run hold closed shells, not native clients.
+        """
+        try:
+            self.offsets.close()
+        finally:
+            self.admin.close()
 
     def execute(self) -> None:
+        """Run the phases; the Kafka clients are closed when this returns or raises."""
         try:
-            with self.record.phase("deploy", self.session.save):
-                self._deploy()
-            start_ns = self._start_producer()
-            self._watch_load(start_ns)
-            with self.record.phase("cooldown", self.session.save):
-                self._drain(start_ns)
-                self._stop_data_plane()
-            self._finish()
+            self._phases()
+        except kafka_ops.BrokerError as error:
+            self._blame_dead_component(error)
+            raise
         finally:
-            self.offsets.close()
+            self.close()
+
+    def _phases(self) -> None:
+        with self.record.phase("deploy", self.session.save):
+            self._deploy()
+        start_ns = self._start_producer()
+        self._watch_load(start_ns)
+        with self.record.phase("cooldown", self.session.save):
+            self._drain(start_ns)
+            self._stop_data_plane()
+        self._finish()
+
+    def _blame_dead_component(self, error: kafka_ops.BrokerError) -> None:
+        """A Kafka call failed: if the broker (or another component) died, say so instead."""
+        try:
+            self.platform.check_health()
+        except ComponentError as dead:
+            raise dead from error
 
     # -- setup ----------------------------------------------------------------------------
     def _deploy(self) -> None:
         kafka_ops.create_topics(self.admin, self.spec.broker, self.spec.broker.partitions)
+        self._commit_start_offsets()
         self.platform.start_component(self._launch("tracker", "tracker", "tracker"))
         for index in range(self.spec.workload.workers):
             name = f"worker-{index}"
@@ -79,6 +131,28 @@ class Experiment:
             self.platform.start_component(self._launch(name, "worker", "worker", extra))
         self._wait_group_ready()
         self.platform.wait_scraped(60)
+
+    def _commit_start_offsets(self) -> None:
+        """Start this run's groups at the topics' current ends and keep those offsets.
+
+        With reused storage or an external broker the topics hold earlier runs'
+        messages: neither the workers nor the tracker read them, and the
+        accounting counts only what was written after these offsets.
+        """
+        broker = self.spec.broker
+        for topic in (broker.input_topic, broker.output_topic, broker.dead_letter_topic):
+            self.start_offsets[topic] = self.offsets.end_offsets(topic)
+        groups = {
+            broker.input_topic: self.group,
+            broker.output_topic: f"scalelab-tracker-{self.session.id}",
+        }
+        for topic, group in groups.items():
+            kafka_ops.commit_offsets(self.admin, group, topic, self.start_offsets[topic])
+        self.record.results["start_offsets"] = {
+            topic: {str(p): offset for p, offset in ends.items()}
+            for topic, ends in self.start_offsets.items()
+        }
+        self.session.save()
 
     def _launch(
         self, name: str, role: str, module: str, extra: list[str] | None = None
@@ -98,13 +172,14 @@ class Experiment:
         return ComponentLaunch(name, role, f"scalelab.components.{module}", args + (extra or []))
 
     def _wait_group_ready(self) -> None:
-        group = f"scalelab-workers-{self.session.id}"
+        group = self.group
         workers, partitions = self.spec.workload.workers, self.spec.broker.partitions
         deadline = time.monotonic() + GROUP_READY_TIMEOUT
         while time.monotonic() < deadline:
             self.platform.check_health()
             members, assigned = kafka_ops.group_members(self.admin, group)
             if members == workers and assigned == partitions:
+                self.members.changes()  # the baseline for membership events
                 return
             time.sleep(0.5)
         raise ComponentError(
@@ -160,6 +235,7 @@ class Experiment:
         elapsed = max(0.0, (now - start_ns) / 1e9)
         self.seen.lag_samples.append((round(elapsed, 2), lag))
         self._inject_faults(elapsed)
+        self._record_group_changes()
         phase = "warmup" if now < warmup_end_ns else "load"
         view.update(phase, elapsed, produced, lag)
         time.sleep(TICK_S)
@@ -169,8 +245,21 @@ class Experiment:
             if elapsed >= fault.at:
                 name = f"worker-{fault.worker}"
                 self.platform.kill_component(name)
-                self.record.add_event(fault.kind, f"SIGKILL {name} at {elapsed:.1f} s")
+                self.record.add_event(
+                    fault.kind, f"SIGKILL {name} at {elapsed:.1f} s", component=name
+                )
                 self.pending_faults.remove(fault)
+
+    def _record_group_changes(self) -> None:
+        """Members that left or joined the workers' group (a dead or fenced worker, a rejoin)."""
+        for change, member in self.members.changes():
+            component = member.client_id if member.client_id != "rdkafka" else None
+            self.record.add_event(
+                f"group-member-{change}",
+                f"{member.client_id} ({member.member_id}) {change} {self.group}; "
+                f"it held partitions {list(member.partitions)}",
+                component=component,
+            )
 
     def _record_load_phases(self, start_ns: int, warmup_end_ns: int, end_ns: int) -> None:
         if warmup_end_ns > start_ns:
@@ -186,6 +275,7 @@ class Experiment:
             self.platform.check_health()
             lag = self.offsets.lag(topic)
             self.seen.lag_samples.append((round((time.time_ns() - start_ns) / 1e9, 2), lag))
+            self._record_group_changes()
             if lag == 0:
                 return
             time.sleep(TICK_S)
@@ -217,12 +307,28 @@ class Experiment:
             raise AccountingError(accounting)
 
     def _account(self) -> Accounting:
-        broker = self.spec.broker
-        produced = sum(self.offsets.end_offsets(broker.input_topic).values())
+        """This run's messages only: offsets since the run's start, ids of this run."""
+        broker, run_id = self.spec.broker, self.session.id
+        ends = self.offsets.end_offsets(broker.input_topic)
+        produced = produced_since(self.start_offsets[broker.input_topic], ends)
         qos = read_qos(self.session.dir / "qos.parquet")
-        processed_ids = [str(i) for i in qos.get("id", [])]
-        dead_ids = kafka_ops.read_keys(self.endpoints.bootstrap, broker.dead_letter_topic)
-        return account(produced, processed_ids, dead_ids, self.offsets.lag(broker.input_topic))
+        processed_ids = of_run((str(i) for i in qos.get("id", [])), run_id)
+        self.dead_letter_ids = of_run(self._read_keys(broker.dead_letter_topic), run_id)
+        return account(produced, processed_ids, self.dead_letter_ids, self._queued_ids(ends))
+
+    def _queued_ids(self, ends: dict[int, int]) -> list[str]:
+        """Ids in the input topic's uncommitted tail (some may be processed, not committed)."""
+        topic = self.spec.broker.input_topic
+        committed = self.offsets.committed(topic, list(ends))
+        start = self.start_offsets[topic]
+        tail = {p: max(committed.get(p, 0), start.get(p, 0)) for p in ends}
+        if all(tail[p] >= end for p, end in ends.items()):
+            return []
+        return of_run(self._read_keys(topic, tail), self.session.id)
+
+    def _read_keys(self, topic: str, start: dict[int, int] | None = None) -> list[str]:
+        begin = self.start_offsets[topic] if start is None else start
+        return kafka_ops.read_keys(self.endpoints.bootstrap, topic, begin)
 
     def _load_window_ns(self) -> tuple[int, int]:
         window = self.record.window("load")

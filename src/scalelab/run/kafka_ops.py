@@ -1,30 +1,137 @@
-"""Kafka operations the orchestrator needs: topics, offsets, consumer lag, group members."""
+"""Kafka operations the orchestrator needs: topics, offsets, consumer lag, group members.
+
+Every client made here is closed deterministically by its owner while the
+broker still runs (see `KafkaAdmin`), and every Kafka failure leaves this
+module as a `BrokerError` that names the broker and keeps the cause.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from scalelab.errors import ComponentError
+from scalelab.errors import ComponentError, ScalelabError
 from scalelab.spec.models import BrokerSpec
 
+REQUEST_TIMEOUT_S = 5.0
+LEADER_MOVING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+READ_BATCH = 500
 
-def admin(bootstrap: str) -> AdminClient:
-    """An admin client that stays quiet: its failures reach us as exceptions from its futures,
-    and its connection log would otherwise spill over the live view after teardown."""
-    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+
+class BrokerError(ComponentError):
+    """A Kafka call failed: names the broker, the operation, and keeps the client's error."""
+
+    def __init__(self, operation: str, cause: object):
+        self.operation = operation
+        self.cause = cause
+        super().__init__("broker", f"{operation} failed: {cause}")
 
 
-def create_topics(client: AdminClient, broker: BrokerSpec, partitions: int) -> None:
-    """Input and output topics with the spec's partitions, the dead-letter topic with one."""
+class TopicMismatchError(ScalelabError):
+    """An existing topic has another partition count than the spec asks for."""
+
+    exit_code = 2
+
+    def __init__(self, topic: str, existing: int, wanted: int):
+        self.topic = topic
+        self.existing = existing
+        self.wanted = wanted
+        super().__init__(
+            f"topic {topic} already exists with {existing} partitions, the spec asks for "
+            f"{wanted}: set broker.partitions={existing}, use other topic names, "
+            "or delete the topic"
+        )
+
+
+@contextmanager
+def broker_call(operation: str) -> Iterator[None]:
+    """Turn a client's KafkaException (or a request timeout) into a BrokerError."""
+    try:
+        yield
+    except KafkaException as error:
+        raise BrokerError(operation, error.args[0] if error.args else error) from error
+    except TimeoutError as error:
+        raise BrokerError(operation, "no answer in time") from error
+
+
+class KafkaAdmin:
+    """The orchestrator's AdminClient, freed deterministically by `close()`.
+
+    confluent-kafka's AdminClient (2.x) has no close(): its native handle is
+    destroyed when the last Python reference goes. A traceback frame holding
+    the client kept it alive until after the broker had stopped, and the
+    destroy then hung in `thrd_join`. So only this object holds the client:
+    `close()` drops that one reference while the broker still runs, and frames
+    that outlive it (in a traceback) hold only this empty shell.
+    """
+
+    def __init__(self, bootstrap: str):
+        # quiet: failures reach us as exceptions from the futures, and the connection log
+        # would otherwise spill over the live view after teardown
+        self._client: AdminClient | None = AdminClient(
+            {"bootstrap.servers": bootstrap, "log_level": 0}
+        )
+
+    @property
+    def client(self) -> AdminClient:
+        """The live client; never keep it in a variable (that would outlive `close()`)."""
+        if self._client is None:
+            raise ScalelabError("the Kafka admin client is closed")
+        return self._client
+
+    @property
+    def closed(self) -> bool:
+        return self._client is None
+
+    def close(self) -> None:
+        """Destroy the native client now (idempotent)."""
+        client, self._client = self._client, None
+        close = getattr(client, "close", None)  # confluent-kafka versions that have one
+        if close is not None:
+            close()
+        del client
+
+    def __enter__(self) -> KafkaAdmin:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def admin(bootstrap: str) -> KafkaAdmin:
+    return KafkaAdmin(bootstrap)
+
+
+def create_topics(client: KafkaAdmin, broker: BrokerSpec, partitions: int) -> None:
+    """Input and output topics with the spec's partitions, the dead-letter topic with one.
+
+    A topic that already exists (external broker, reused storage) must have the
+    partitions the spec asks for: a silent mismatch changes what the run measures.
+    """
     retention = str(int(broker.retention * 1000))
-    wanted = [
-        (broker.input_topic, partitions),
-        (broker.output_topic, partitions),
-        (broker.dead_letter_topic, 1),
-    ]
+    wanted = {broker.input_topic: partitions, broker.output_topic: partitions}
     topics = [
         NewTopic(
             name,
@@ -32,43 +139,160 @@ def create_topics(client: AdminClient, broker: BrokerSpec, partitions: int) -> N
             replication_factor=broker.replication,
             config={"retention.ms": retention},
         )
-        for name, n in wanted
+        for name, n in [*wanted.items(), (broker.dead_letter_topic, 1)]
     ]
-    for name, future in client.create_topics(topics, operation_timeout=30).items():
+    with broker_call("create topics"):
+        futures = client.client.create_topics(topics, operation_timeout=30)
+    for name, future in futures.items():
         try:
             future.result()
         except KafkaException as error:
             if error.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise ComponentError("broker", f"cannot create topic {name}: {error}") from error
+            _check_partitions(client, name, wanted.get(name))
 
 
-def topic_partitions(client: AdminClient, topic: str) -> list[int]:
-    metadata = client.list_topics(topic, timeout=10)
+def _check_partitions(client: KafkaAdmin, topic: str, wanted: int | None) -> None:
+    if wanted is None:
+        return
+    existing = len(topic_partitions(client, topic))
+    if existing != wanted:
+        raise TopicMismatchError(topic, existing, wanted)
+
+
+def topic_partitions(client: KafkaAdmin, topic: str) -> list[int]:
+    with broker_call(f"read metadata of {topic}"):
+        metadata = client.client.list_topics(topic, timeout=10)
     return sorted(metadata.topics[topic].partitions)
 
 
+def commit_offsets(client: KafkaAdmin, group: str, topic: str, offsets: Mapping[int, int]) -> None:
+    """Set a consumer group's committed offsets (the group must have no active member)."""
+    parts = [TopicPartition(topic, p, offset) for p, offset in offsets.items()]
+    request = [ConsumerGroupTopicPartitions(group, parts)]
+    with broker_call(f"commit start offsets of {topic} for {group}"):
+        futures = client.client.alter_consumer_group_offsets(
+            request, request_timeout=REQUEST_TIMEOUT_S * 2
+        )
+        futures[group].result(timeout=REQUEST_TIMEOUT_S * 3)
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    """One member of a consumer group as the broker describes it."""
+
+    member_id: str
+    client_id: str
+    partitions: tuple[int, ...]
+
+
+def describe_group(client: KafkaAdmin, group: str) -> list[GroupMember] | None:
+    """The group's members; None when the broker did not answer in time (or no group yet)."""
+    try:
+        future = client.client.describe_consumer_groups([group], request_timeout=REQUEST_TIMEOUT_S)
+        description = future[group].result(timeout=REQUEST_TIMEOUT_S)
+    except (KafkaException, TimeoutError):
+        return None
+    return [
+        GroupMember(
+            str(m.member_id),
+            str(m.client_id),
+            tuple(sorted(tp.partition for tp in m.assignment.topic_partitions)),
+        )
+        for m in description.members
+    ]
+
+
+class GroupWatch:
+    """Membership changes of a consumer group between one look and the next.
+
+    Platform-neutral: it asks the broker, so a worker that died, was fenced
+    (paused past its session timeout) or rejoined shows up the same way on
+    every platform. A member that rejoins gets a new member id: it shows as
+    one member leaving and one joining.
+    """
+
+    def __init__(self, client: KafkaAdmin, group: str):
+        self.client = client
+        self.group = group
+        self.members: dict[str, GroupMember] | None = None
+
+    def changes(self) -> list[tuple[str, GroupMember]]:
+        """("left" | "joined", member) since the last look; the first look is the baseline."""
+        members = describe_group(self.client, self.group)
+        if members is None:
+            return []  # no answer this time: compare at the next look
+        now = {m.member_id: m for m in members}
+        before, self.members = self.members, now
+        if before is None:
+            return []
+        left = [("left", m) for key, m in before.items() if key not in now]
+        return left + [("joined", m) for key, m in now.items() if key not in before]
+
+
+def group_members(client: KafkaAdmin, group: str) -> tuple[int, int]:
+    """(members, partitions assigned) of a consumer group; (0, 0) while it does not exist."""
+    members = describe_group(client, group) or []
+    return len(members), sum(len(m.partitions) for m in members)
+
+
+def _consumer(bootstrap: str, group: str) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "log_level": 0,  # failures reach us as exceptions; logs would spill over the CLI
+        }
+    )
+
+
+def _end_offsets(consumer: Consumer, topic: str, patience: float = 15.0) -> dict[int, int]:
+    """End offsets of every partition; waits out a new topic's leader election."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            metadata = consumer.list_topics(topic, timeout=10)
+            return {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in metadata.topics[topic].partitions
+            }
+        except KafkaException as error:
+            if not _leader_moving(error) or time.monotonic() > deadline:
+                raise BrokerError(f"read end offsets of {topic}", error.args[0]) from error
+            time.sleep(0.2)
+
+
+def _leader_moving(error: KafkaException) -> bool:
+    """A partition between leaders (a topic just created): asking again soon will do."""
+    return error.args[0].code() in LEADER_MOVING
+
+
 class OffsetReader:
-    """Reads end offsets and a group's committed offsets with one long-lived consumer."""
+    """Reads end offsets and a group's committed offsets with one long-lived consumer.
+
+    It never joins the group (no subscribe), so `close()` needs no broker round trip.
+    """
 
     def __init__(self, bootstrap: str, group: str):
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": group,
-                "enable.auto.commit": False,
-                "log_level": 3,
-            }
-        )
+        self.group = group
+        self._consumer: Consumer | None = _consumer(bootstrap, group)
+
+    @property
+    def consumer(self) -> Consumer:
+        if self._consumer is None:
+            raise ScalelabError(f"the offset reader of {self.group} is closed")
+        return self._consumer
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        metadata = self.consumer.list_topics(topic, timeout=10)
-        return {
-            p: self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in metadata.topics[topic].partitions
-        }
+        return _end_offsets(self.consumer, topic)
 
     def committed(self, topic: str, partitions: list[int]) -> dict[int, int]:
-        result = self.consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        with broker_call(f"read committed offsets of {self.group}"):
+            result = self.consumer.committed(
+                [TopicPartition(topic, p) for p in partitions], timeout=10
+            )
         return {tp.partition: max(tp.offset, 0) for tp in result}
 
     def lag(self, topic: str, ends: dict[int, int] | None = None) -> int:
@@ -78,45 +302,49 @@ class OffsetReader:
         return sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
 
     def close(self) -> None:
-        self.consumer.close()
+        """Close the consumer now (idempotent); a later call raises instead of reconnecting."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.close()
 
 
-def read_keys(bootstrap: str, topic: str, timeout: float = 30) -> list[str]:
-    """Every message key of a (small) topic, read from the beginning without a group."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "scalelab-audit",
-            "enable.auto.commit": False,
-            "log_level": 3,
-        }
-    )
+def read_keys(
+    bootstrap: str,
+    topic: str,
+    start: Mapping[int, int] | None = None,
+    timeout: float = 60,
+) -> list[str]:
+    """Every message key of a topic from `start` (default: the beginning) to its current end.
+
+    Raises BrokerError if the end is not reached within `timeout`: an accounting
+    built on a partial read would report messages as lost.
+    """
+    consumer = _consumer(bootstrap, "scalelab-audit")
     try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        parts = [TopicPartition(topic, p, 0) for p in metadata.topics[topic].partitions]
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
-        consumer.assign(parts)
+        ends = _end_offsets(consumer, topic)
+        begin = {p: (start or {}).get(p, 0) for p in ends}
+        remaining = {p for p, end in ends.items() if end > begin[p]}
+        consumer.assign([TopicPartition(topic, p, begin[p]) for p in remaining])
         keys: list[str] = []
         deadline = time.monotonic() + timeout
-        remaining = {p for p, end in ends.items() if end > 0}
         while remaining and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error() is not None:
-                continue
-            keys.append((message.key() or b"").decode())
-            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
-            if offset + 1 >= ends[partition]:
-                remaining.discard(partition)
+            with broker_call(f"read {topic}"):
+                batch = consumer.consume(READ_BATCH, 0.5)
+            for message in batch:
+                _take(message, ends, remaining, keys)
+        if remaining:
+            raise BrokerError(f"read {topic} to its end", f"not done after {timeout:g} s")
         return keys
     finally:
         consumer.close()
 
 
-def group_members(client: AdminClient, group: str) -> tuple[int, int]:
-    """(members, partitions assigned) of a consumer group; (0, 0) while it does not exist."""
-    try:
-        description = client.describe_consumer_groups([group])[group].result(timeout=5)
-    except (KafkaException, TimeoutError):
-        return 0, 0
-    assigned = sum(len(m.assignment.topic_partitions) for m in description.members)
-    return len(description.members), assigned
+def _take(message: Message, ends: dict[int, int], remaining: set[int], keys: list[str]) -> None:
+    if message.error() is not None:
+        return
+    partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+    if partition not in remaining or offset >= ends[partition]:
+        return  # written after the end we aimed at
+    keys.append((message.key() or b"").decode(errors="replace"))
+    if offset + 1 >= ends[partition]:
+        remaining.discard(partition)
