@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,6 +27,7 @@ from scalelab.run import kafka_ops
 from scalelab.run.accounting import message_id
 from scalelab.run.experiment import Experiment
 from scalelab.run.record import RunRecord
+from scalelab.run.session import RunSession
 from scalelab.spec.models import ExperimentSpec
 
 pytestmark = pytest.mark.integration
@@ -67,7 +69,8 @@ def experiment_for(endpoints: Endpoints, tmp_path: Path) -> Iterator[MakeExperim
     def make(spec: ExperimentSpec) -> Experiment:
         run_id = f"run-{uuid.uuid4().hex[:8]}"
         session = Session(spec, RunRecord(id=run_id, name=spec.name), run_id, tmp_path)
-        experiment = Experiment(session, endpoints, "model.onnx", Console(file=io.StringIO()))
+        console = Console(file=io.StringIO())
+        experiment = Experiment(cast(RunSession, session), endpoints, "model.onnx", console)
         made.append(experiment)
         return experiment
 
