@@ -256,9 +256,13 @@ class Tracker:
             self._scale_down(DEPLOYMENTS[component.name])
 
     def _save_log(self, pod: str, container: str) -> None:
+        """The log so far; a run directory that cannot take it never stops the kill."""
         logs = self.run_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        (logs / f"{pod}.log").write_text(self.pods.logs(pod, container))
+        try:
+            logs.mkdir(parents=True, exist_ok=True)
+            (logs / f"{pod}.log").write_text(self.pods.logs(pod, container))
+        except OSError:
+            return
 
     def _scale_down(self, deployment: str) -> None:
         self._decrement("apps/v1", "Deployment", deployment, "replicas", 0)
