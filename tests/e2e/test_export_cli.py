@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from scalelab.export.run_export import export_run
+from scalelab.export.run_export import ExportRefused, export_run
 from scalelab.platform.ports import free_port
 from scalelab.run.record import RunRecord
 from scalelab.spec.loader import load_resolved
@@ -38,6 +38,11 @@ def series(path: Path) -> set[tuple[str, str]]:
 
 def test_unreachable_prometheus_is_recorded_then_finished_later(finished_run: Path) -> None:
     original = series(finished_run / "metrics.parquet")
+    after_run = run_json(finished_run)
+    assert after_run["results"]["export"]["complete"] is True  # type: ignore[index]
+    assert after_run["results"]["export"]["gaps"] == []  # type: ignore[index]
+    # As if the run's Prometheus had been unreachable when the run exported.
+    (finished_run / "metrics.parquet").unlink()
     record = RunRecord.read(finished_run)
     spec = load_resolved(finished_run / "spec.yaml")
     dead = f"http://127.0.0.1:{free_port()}"
@@ -49,12 +54,13 @@ def test_unreachable_prometheus_is_recorded_then_finished_later(finished_run: Pa
     # The run's Prometheus is gone: the export starts one on the kept data.
     again = scalelab("export", record.id)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "complete" in again.stdout
+    assert again.stdout.lstrip().startswith("complete")
     # The same series again (plus Prometheus's own, scraped after the first export ran).
     assert original <= series(finished_run / "metrics.parquet")
     after = run_json(finished_run)
     assert after["results"]["export"]["complete"] is True  # type: ignore[index]
-    assert not any("export incomplete" in w for w in after["warnings"])  # type: ignore[union-attr]
+    warnings = after["warnings"]
+    assert isinstance(warnings, list) and not any("export incomplete" in w for w in warnings)
 
 
 def test_a_window_with_no_data_is_an_explicit_empty_result(tmp_path: Path) -> None:
@@ -79,6 +85,15 @@ def test_a_window_with_no_data_is_an_explicit_empty_result(tmp_path: Path) -> No
         assert pq.read_table(out).num_rows == 0
     finally:
         assert scalelab("down").returncode == 0
+
+
+def test_a_dead_prometheus_never_replaces_the_runs_table(finished_run: Path) -> None:
+    before = (finished_run / "metrics.parquet").read_bytes()
+    record = RunRecord.read(finished_run)
+    spec = load_resolved(finished_run / "spec.yaml")
+    with pytest.raises(ExportRefused, match="--force"):
+        export_run(finished_run, spec, record, f"http://127.0.0.1:{free_port()}")
+    assert (finished_run / "metrics.parquet").read_bytes() == before
 
 
 def test_naive_time_is_refused() -> None:

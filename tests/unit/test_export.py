@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from scalelab.errors import ConfigError
+from scalelab.export.gaps import Gap, find_gaps
 from scalelab.export.parquet import SCHEMA
 from scalelab.export.prometheus import (
     ExportResult,
@@ -28,9 +29,11 @@ from scalelab.export.prometheus import (
     plan_segments,
 )
 from scalelab.export.promjson import ResponseError, parse_matrix
+from scalelab.export.segments import plan_spans
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-_SELECTOR = re.compile(r'^\{__name__="(.+)"\}$')
+_SELECTOR = re.compile(r'^\{__name__="([^"]+)"\}$|^(\w+)$')
+_RAW = re.compile(r"^(.+)\[(\d+)ms\]$")
 
 
 def at(seconds: float) -> datetime:
@@ -121,6 +124,18 @@ def test_a_window_between_two_steps_has_no_segment() -> None:
     assert plan_segments(Window(at(1), at(14)), 15) == []
 
 
+@pytest.mark.parametrize(("start", "end", "span"), [(0, 99, 30), (0.0004, 10.9996, 2.5), (5, 5, 1)])
+def test_spans_cover_every_millisecond_once(start: float, end: float, span: float) -> None:
+    window = Window(at(start), at(end))
+    spans = plan_spans(window, span)
+    assert spans[0].start >= window.start and spans[-1].end <= window.end
+    assert spans[0].start - window.start < timedelta(milliseconds=1)
+    assert window.end - spans[-1].end < timedelta(milliseconds=1)
+    for before, after in zip(spans, spans[1:], strict=False):
+        assert after.start - before.end == timedelta(milliseconds=1)
+    assert all(s.seconds <= span for s in spans)
+
+
 def test_segment_limits_are_checked() -> None:
     with pytest.raises(ConfigError, match="11000"):
         plan_segments(Window(at(0), at(10)), 1, 11_001)
@@ -133,16 +148,30 @@ def test_segment_limits_are_checked() -> None:
 
 @dataclass
 class Series:
+    """Sampled every second, on whole seconds, except inside ``holes`` (seconds after T0)."""
+
     labels: dict[str, str]
     value: Callable[[float], float] = lambda t: t % 7
+    holes: list[tuple[float, float]] = field(default_factory=list)
+
+    def stored(self, times: np.ndarray) -> np.ndarray:
+        """The times at which Prometheus holds a sample."""
+        kept = np.ones(times.size, dtype=bool)
+        for start, end in self.holes:
+            kept &= (times < at(start).timestamp()) | (times > at(end).timestamp())
+        return times[kept]
 
 
 @dataclass
 class FakePrometheus:
-    """Serves query_range and label values from series sampled every second.
+    """Serves raw range-vector queries, query_range and label values.
 
-    ``faults`` maps a metric name to the statuses its next answers get
-    (then 200); ``broken`` names always get ``broken_status``.
+    Raw queries (``/api/v1/query`` with ``selector[Nms]``) return the stored samples in
+    ``[time - N, time]``, both ends included as Prometheus 2 does. ``query_range``
+    evaluates on its grid with a lookback: a grid point inside a hole repeats the last
+    stored value, as Prometheus does for up to five minutes. ``faults`` maps a metric
+    name to the statuses its next answers get (then 200); ``broken`` names always get
+    ``broken_status``.
     """
 
     series: list[Series]
@@ -150,6 +179,8 @@ class FakePrometheus:
     broken: set[str] = field(default_factory=set)
     broken_status: int = 503
     requests: Counter[str] = field(default_factory=Counter)
+    slop: float = 0.0
+    """Seconds a raw answer reaches beyond its range on both sides (a sloppy server)."""
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -160,26 +191,50 @@ class FakePrometheus:
         if request.url.path == "/api/v1/label/__name__/values":
             names = sorted({s.labels["__name__"] for s in self.series})
             return httpx.Response(200, json={"status": "success", "data": names})
-        assert request.url.path == "/api/v1/query_range"
+        assert request.url.path in ("/api/v1/query", "/api/v1/query_range")
         assert request.headers["accept-encoding"] == "identity"
-        name = _SELECTOR.match(params["query"]).group(1)  # type: ignore[union-attr]
+        raw = request.url.path == "/api/v1/query"
+        selector, span_ms = _RAW.match(params["query"]).groups() if raw else (params["query"], 0)  # type: ignore[union-attr]
+        name = next(g for g in _SELECTOR.match(selector).groups() if g)  # type: ignore[union-attr]
         self.requests[name] += 1
         if name in self.broken:
             return _error(self.broken_status, "boom")
         if self.faults.get(name):
             return _error(self.faults[name].pop(0), "try later")
+        if raw:
+            end = float(params["time"])
+            start = end - int(span_ms) / 1000
+            return httpx.Response(200, content=self.raw(name, start - self.slop, end + self.slop))
         start, end, step = (float(params[k]) for k in ("start", "end", "step"))
         return httpx.Response(200, content=self.matrix(name, start, end, step))
 
-    def matrix(self, name: str, start: float, end: float, step: float) -> bytes:
-        stamps = np.arange(start, end + step / 2, step)
-        result = [
-            {"metric": s.labels, "values": [[t, _text(s.value(t))] for t in stamps.tolist()]}
+    def raw(self, name: str, start: float, end: float) -> bytes:
+        seconds = np.arange(np.ceil(start), np.floor(end) + 1)
+        return _body(
+            (s.labels, [(t, s.value(t)) for t in s.stored(seconds).tolist()])
             for s in self.series
             if s.labels["__name__"] == name
-        ]
-        body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
-        return json.dumps(body, separators=(",", ":")).encode()
+        )
+
+    def matrix(self, name: str, start: float, end: float, step: float) -> bytes:
+        stamps = np.arange(start, end + step / 2, step)
+        result = []
+        for s in (s for s in self.series if s.labels["__name__"] == name):
+            stored = s.stored(np.arange(np.floor(start) - 300, np.floor(end) + 1))
+            latest = np.searchsorted(stored, stamps, side="right") - 1
+            points = zip(stamps.tolist(), latest.tolist(), strict=True)
+            result.append((s.labels, [(t, s.value(float(stored[i]))) for t, i in points if i >= 0]))
+        return _body(result)
+
+
+def _body(result: Any) -> bytes:
+    series = [
+        {"metric": labels, "values": [[t, _text(v)] for t, v in points]}
+        for labels, points in result
+        if points
+    ]
+    body = {"status": "success", "data": {"resultType": "matrix", "result": series}}
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _text(value: float) -> str:
@@ -219,7 +274,8 @@ def test_export_writes_every_point_once_in_long_format(tmp_path: Path) -> None:
     )
 
     assert result.complete and result.failed == []
-    assert (result.series, result.points, result.requests) == (3, 300, 8)  # 2 names × 4 segments
+    # 2 names × 4 spans, and the 4 spans of the scrape record (up)
+    assert (result.series, result.points, result.requests) == (3, 300, 12)
     assert seen[0] == (0, 8) and seen[-1] == (8, 8)
     table = pq.read_table(out)
     assert table.schema == SCHEMA and table.num_rows == 300
@@ -285,12 +341,12 @@ def test_a_segment_that_keeps_failing_is_recorded_not_dropped(tmp_path: Path) ->
     assert not result.complete
     assert prom.requests["cpu"] == 6  # 2 segments × (1 + 2 retries)
     assert [(f.metric, f.start, f.end) for f in result.failed] == [
-        ("cpu", at(0), at(24)),
+        ("cpu", at(0), at(24.999)),
         ("cpu", at(25), at(49)),
     ]
     assert "HTTP 503" in result.failed[0].error and "boom" in result.failed[0].error
     assert "3 attempts" in result.failed[0].error
-    assert "2 of 4 requests failed" in result.message
+    assert "2 of 6 requests failed" in result.message  # 2 + 2 spans, and up's 2
     assert result.to_dict()["failed"][0]["start"] == "2026-11-22T09:00:00Z"
     assert pq.read_table(out).num_rows == 50  # the other metric is still there
 
@@ -350,6 +406,79 @@ def test_bad_options_are_config_errors(tmp_path: Path) -> None:
         export_window(
             "http://p.test", Window(at(0), at(1)), tmp_path / "m.parquet", step=1, concurrency=0
         )
+
+
+# --- holes in Prometheus's data -----------------------------------------------------------
+
+DOWN = [(30.0, 45.0)]
+"""Prometheus was dead from 0:30 to 0:45: no scrape, no sample of anything."""
+UP = Series({"__name__": "up", "instance": "n1:9100", "job": "node"}, lambda t: 1.0, DOWN)
+CPU_DOWN = Series(CPU.labels, CPU.value, DOWN)
+
+
+def in_hole(path: Path) -> list[datetime]:
+    stamps = pq.read_table(path, columns=["timestamp"]).column("timestamp").to_pylist()
+    return [t for t in stamps if at(29) < t < at(46)]
+
+
+def test_a_hole_stays_empty_in_raw_samples_and_makes_the_export_incomplete(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "m.parquet"
+    result = _export(FakePrometheus([UP, CPU_DOWN]), Window(at(0), at(99)), out)
+    assert in_hole(out) == []
+    assert result.points == 2 * (100 - 16)
+    assert result.gaps == [Gap(at(29), at(46))] and not result.complete
+    assert result.to_dict()["gaps"] == [
+        {"start": "2026-11-22T09:00:29Z", "end": "2026-11-22T09:00:46Z", "seconds": 17.0}
+    ]
+    assert "scraped nothing 09:00:29–09:00:46 (17 s)" in result.message
+    assert "incomplete" in result.message
+
+
+def test_named_queries_lose_the_points_lookback_invents_in_a_hole(tmp_path: Path) -> None:
+    prom = FakePrometheus([UP, CPU_DOWN])
+    query = [MetricQuery("node_cpu", '{__name__="cpu"}')]
+    grid = parse_matrix(prom.matrix("cpu", at(0).timestamp(), at(99).timestamp(), 1))
+    assert grid.points == 100  # the grid query repeats the last value through the hole
+    out = tmp_path / "m.parquet"
+    result = _export(prom, Window(at(0), at(99)), out, queries=query)
+    assert in_hole(out) == [] and result.points == 100 - 16
+    assert not result.complete and len(result.gaps) == 1
+
+
+def test_a_hole_at_the_end_of_the_expected_scraping_counts(tmp_path: Path) -> None:
+    up = Series(UP.labels, UP.value, [(80.0, 200.0)])  # Prometheus died at 0:80 for good
+    result = _export(
+        FakePrometheus([up]),
+        Window(at(0), at(99)),
+        tmp_path / "m.parquet",
+        expect=Window(at(5), at(95)),
+    )
+    assert result.gaps == [Gap(at(79), at(95))]
+    no_expectation = _export(FakePrometheus([up]), Window(at(0), at(99)), tmp_path / "n.parquet")
+    assert no_expectation.complete  # between its first and last scrape there is no hole
+
+
+def test_a_sample_on_a_span_boundary_is_written_once(tmp_path: Path) -> None:
+    prom = FakePrometheus([CPU], slop=1.0)  # every answer repeats its neighbours' edge samples
+    out = tmp_path / "m.parquet"
+    result = _export(prom, Window(at(0), at(59)), out, segment_points=10)
+    stamps = pq.read_table(out).column("timestamp").to_pylist()
+    assert stamps == [at(s) for s in range(60)] and result.points == 60
+
+
+def test_find_gaps_against_the_limit_and_the_expected_window() -> None:
+    ns = np.array([0, 1, 2, 10, 11], dtype=np.int64) * 1_000_000_000 + int(T0.timestamp() * 1e9)
+    assert find_gaps(ns, 3.0) == [Gap(at(2), at(10))]
+    assert find_gaps(ns, 8.0) == []
+    assert find_gaps(ns, 3.0, Window(at(-5), at(20))) == [
+        Gap(at(-5), at(0)),
+        Gap(at(2), at(10)),
+        Gap(at(11), at(20)),
+    ]
+    assert find_gaps(np.empty(0, dtype=np.int64), 3.0, Window(at(0), at(9))) == [Gap(at(0), at(9))]
+    assert find_gaps(np.empty(0, dtype=np.int64), 3.0) == []
 
 
 # --- decoding answers ---------------------------------------------------------------------

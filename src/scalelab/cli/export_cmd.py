@@ -10,13 +10,8 @@ import typer
 from scalelab.analysis.runs import resolve_run
 from scalelab.cli.common import console, handle_errors
 from scalelab.errors import ConfigError
-from scalelab.export.run_export import (
-    METRICS_FILE,
-    export_run,
-    export_with_progress,
-    parse_window,
-    prometheus_for,
-)
+from scalelab.export.run_export import METRICS_FILE, export_run, export_with_progress, parse_window
+from scalelab.export.source import prometheus_for
 from scalelab.run.record import RunRecord
 from scalelab.spec.loader import load_resolved
 
@@ -43,10 +38,14 @@ def export(
     segment_points: Annotated[
         int, typer.Option("--segment-size", help="Points per request and series.")
     ] = 10_000,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace a run's metrics.parquet even with fewer rows."),
+    ] = False,
 ) -> None:
     """Export a run's metrics again, or any --start/--end window, into Parquet."""
     if run_id is not None:
-        _export_run(run_id)
+        _export_run(run_id, force)
         return
     if start is None or prometheus is None:
         raise ConfigError("give a RUN_ID, or --start (and --end) with --prometheus URL")
@@ -62,15 +61,12 @@ def export(
     _report(result.message, result.complete, output)
 
 
-def _export_run(run_id: str) -> None:
+def _export_run(run_id: str, force: bool) -> None:
     run_dir = resolve_run(run_id)
     record = RunRecord.read(run_dir)
     spec = load_resolved(run_dir / "spec.yaml")
     with prometheus_for(record, spec) as url:
-        result = export_run(run_dir, spec, record, url, console)
-    record.warnings = [
-        w for w in record.warnings if not w.startswith("export incomplete") or not result.complete
-    ]
+        result = export_run(run_dir, spec, record, url, console, force=force)
     record.write(run_dir)
     _report(result.message, result.complete, run_dir / METRICS_FILE)
 

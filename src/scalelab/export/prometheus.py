@@ -1,15 +1,23 @@
 """Export a time window from Prometheus into a long-format Parquet file.
 
-Without queries, every metric name with data in the window is listed and
-fetched whole with ``{__name__="<name>"}``: one range request per (name ×
-segment), so a window of N names cut into S segments costs N×S requests.
-With queries (the spec's named metric profiles), those PromQL expressions are
-fetched instead, each row carrying its query's name as ``metric``.
+Without queries, every metric name with data in the window is listed and its
+raw samples are read: the range-vector selector ``{__name__="<name>"}[<span>]``
+evaluated at each span's end returns the stored samples with their own
+timestamps, one request per (name × span). Nothing is invented: where
+Prometheus scraped nothing, the table has no row. With queries (the spec's
+named metric profiles), those PromQL expressions are evaluated on the step grid
+with range queries instead, each row carrying its query's name as ``metric``;
+grid points inside a hole in Prometheus's data are dropped, because a grid
+query fills such a hole with the last value it saw (lookback).
+
+Holes are found from the raw samples of ``up`` (one per scrape of every target,
+see :mod:`scalelab.export.gaps`) and make the export incomplete, as does a
+request that still fails after its retries (listed in
+:attr:`ExportResult.failed`); nothing is dropped or filled silently.
 
 Requests run on a small thread pool sharing one ``httpx.Client``; decoding
 (its bulk in Arrow, which releases the GIL) happens on those threads, the Parquet
-writing on the caller's. A request that still fails after its retries is
-listed in :attr:`ExportResult.failed`; nothing is dropped silently.
+writing on the caller's.
 """
 
 from __future__ import annotations
@@ -23,10 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 from scalelab import __version__
 from scalelab.errors import ConfigError
 from scalelab.export.fetch import Fetcher, FetchError, RetryPolicy
+from scalelab.export.gaps import Gap, drop_inside, find_gaps, gap_limit, keep_between
+from scalelab.export.gaps import scrape_interval as median_interval
 from scalelab.export.parquet import ParquetSink
 from scalelab.export.promjson import ResponseError, SeriesBlock, parse_matrix
 from scalelab.export.segments import (
@@ -35,6 +46,7 @@ from scalelab.export.segments import (
     format_time,
     parse_time,
     plan_segments,
+    plan_spans,
     step_microseconds,
 )
 from scalelab.export.types import ExportResult, FailedSegment, MetricQuery, ProgressCallback
@@ -42,6 +54,7 @@ from scalelab.export.types import ExportResult, FailedSegment, MetricQuery, Prog
 __all__ = [
     "ExportResult",
     "FailedSegment",
+    "Gap",
     "MetricQuery",
     "ProgressCallback",
     "Window",
@@ -51,18 +64,30 @@ __all__ = [
 ]
 
 _DISCOVERY = "/api/v1/label/__name__/values"
+_SCRAPES = MetricQuery("up", "up")
+"""One raw sample per scrape of every target: the record of when Prometheus scraped."""
 
 
 @dataclass(frozen=True)
 class _Job:
-    """One range request: a query over one segment."""
+    """One request: a query over one segment, raw samples or evaluated on the step grid."""
 
     metric: str
     query: str
     segment: Window
     step: float
+    raw: bool
+
+    @property
+    def path(self) -> str:
+        return "/api/v1/query" if self.raw else "/api/v1/query_range"
 
     def params(self) -> dict[str, str]:
+        if self.raw:
+            # [start, end] in whole ms; the selector reaches 1 ms further back and the
+            # sample there (Prometheus 2 includes it, 3 does not) is cut by keep_between.
+            span_ms = round(self.segment.seconds * 1000) + 1
+            return {"query": f"{self.query}[{span_ms}ms]", "time": epoch_text(self.segment.end)}
         return {
             "query": self.query,
             "start": epoch_text(self.segment.start),
@@ -90,36 +115,50 @@ def export_window(
     progress: ProgressCallback | None = None,
     transport: httpx.BaseTransport | None = None,
     matchers: dict[str, str] | None = None,
+    scrape_interval: float | None = None,
+    expect: Window | None = None,
 ) -> ExportResult:
-    """Write every sample of ``window`` (sampled every ``step`` seconds) to ``out_path``.
+    """Write every sample of ``window`` to ``out_path``.
 
-    ``segment_points`` keeps each request under Prometheus's 11,000-point cap
-    with a margin. ``compress`` asks for gzip answers: worth it over a slow
-    link, a loss on loopback where it triples the cost of each answer.
-    ``transport`` replaces the network (tests pass an ``httpx.MockTransport``).
-    ``matchers`` (label → value) restrict discovery to the series carrying them, e.g. a run's
+    Raw samples are read in spans of ``segment_points × step`` seconds; named
+    queries are evaluated every ``step`` seconds (or their own step) in
+    segments of ``segment_points`` points, under Prometheus's 11,000-point cap.
+    ``compress`` asks for gzip answers: worth it over a slow link, a loss on
+    loopback where it triples the cost of each answer. ``transport`` replaces
+    the network (tests pass an ``httpx.MockTransport``). ``matchers`` (label →
+    value) restrict discovery to the series carrying them, e.g. a run's
     ``run_id``, so series an earlier run left in the same Prometheus stay out.
+
+    ``scrape_interval`` is the spacing of scrapes that holes are measured
+    against (default: read off the ``up`` samples). ``expect`` is the part of
+    the window in which Prometheus was meant to be scraping (for a run, from
+    the end of its setup to the start of its teardown): a hole may then touch
+    its edges. Without it only holes between scrapes count.
     """
     _check_options(prometheus_url, step, concurrency, retries, backoff, timeout)
     started = time.perf_counter()
     failed: list[FailedSegment] = []
     path = Path(out_path)
+    span = segment_points * step
     with _client(prometheus_url, timeout, concurrency, compress, transport) as client:
         fetcher = Fetcher(client, RetryPolicy(retries, backoff))
+        raw = queries is None
         if queries is None:
             queries = _discover(fetcher, window, failed, matchers or {})
-        jobs = _jobs(queries, window, step, segment_points)
+        gaps, probes = _holes(fetcher, window, span, failed, scrape_interval, expect)
+        jobs = _jobs(queries, window, step, segment_points, raw)
         with ParquetSink(path) as sink:
-            _run(fetcher, jobs, sink, failed, concurrency, progress)
+            _run(fetcher, jobs, sink, failed, concurrency, progress, gaps)
     return ExportResult(
         path=path,
         window=window,
         series=sink.series,
         points=sink.points,
-        requests=len(jobs),
+        requests=len(jobs) + probes,
         seconds=time.perf_counter() - started,
-        message=_message(window, sink.series, sink.points, failed, len(jobs)),
+        message=_message(window, sink.series, sink.points, failed, len(jobs) + probes, gaps),
         failed=failed,
+        gaps=gaps,
     )
 
 
@@ -178,16 +217,61 @@ def _label_values(body: bytes) -> list[str]:
     return [str(name) for name in document.get("data") or []]
 
 
+def _holes(
+    fetcher: Fetcher,
+    window: Window,
+    span: float,
+    failed: list[FailedSegment],
+    interval: float | None,
+    expect: Window | None,
+) -> tuple[list[Gap], int]:
+    """Holes in Prometheus's data within the window, from the raw ``up`` samples.
+
+    Returns the holes and the requests made. When the scrape record cannot be read the
+    failure is listed (the export is incomplete) and no hole is claimed.
+    """
+    segments = plan_spans(window, span)
+    stamps: list[np.ndarray] = []
+    spacings: list[float] = []
+    for segment in segments:
+        job = _Job(_SCRAPES.name, _SCRAPES.query, segment, span, raw=True)
+        try:
+            block = _fetch(fetcher, job, [])
+        except (FetchError, ResponseError) as exc:
+            failed.append(job.failure(f"scrape record unreadable: {exc}"))
+            return [], len(segments)
+        stamps.append(block.timestamps_ns)
+        spacing = median_interval(block)
+        if spacing is not None:
+            spacings.append(spacing)
+    interval = interval or (max(spacings) if spacings else None)
+    if interval is None:
+        return [], len(segments)  # no two scrapes of any target: nothing to measure against
+    expected = _within(expect, window) if expect else None
+    times = np.concatenate(stamps) if stamps else np.empty(0, dtype=np.int64)
+    return find_gaps(times, gap_limit(interval), expected), len(segments)
+
+
+def _within(expect: Window, window: Window) -> Window | None:
+    start, end = max(expect.start, window.start), min(expect.end, window.end)
+    return Window(start, end) if start <= end else None
+
+
 def _jobs(
-    queries: Sequence[MetricQuery], window: Window, step: float, segment_points: int
+    queries: Sequence[MetricQuery], window: Window, step: float, segment_points: int, raw: bool
 ) -> list[_Job]:
+    if raw:
+        spans = plan_spans(window, segment_points * step)
+        return [_Job(q.name, q.query, seg, step, raw=True) for q in queries for seg in spans]
     plans: dict[float, list[Window]] = {}
     jobs: list[_Job] = []
     for query in queries:
         query_step = query.step or step
         if query_step not in plans:
             plans[query_step] = plan_segments(window, query_step, segment_points)
-        jobs.extend(_Job(query.name, query.query, seg, query_step) for seg in plans[query_step])
+        jobs.extend(
+            _Job(query.name, query.query, seg, query_step, raw=False) for seg in plans[query_step]
+        )
     return jobs
 
 
@@ -198,6 +282,7 @@ def _run(
     failed: list[FailedSegment],
     concurrency: int,
     progress: ProgressCallback | None,
+    gaps: list[Gap],
 ) -> None:
     """Fetch jobs with at most ``2 × concurrency`` answers held; write them in job order."""
     queue = iter(jobs)
@@ -208,7 +293,7 @@ def _run(
         try:
             for done in range(1, len(jobs) + 1):
                 while len(pending) < 2 * concurrency and (job := next(queue, None)):
-                    pending.append((job, pool.submit(_fetch, fetcher, job)))
+                    pending.append((job, pool.submit(_fetch, fetcher, job, gaps)))
                 _collect(*pending.popleft(), sink, failed)
                 if progress:
                     progress(done, len(jobs))
@@ -217,8 +302,12 @@ def _run(
                 future.cancel()
 
 
-def _fetch(fetcher: Fetcher, job: _Job) -> SeriesBlock:
-    return parse_matrix(fetcher.get("/api/v1/query_range", job.params()))
+def _fetch(fetcher: Fetcher, job: _Job, gaps: list[Gap]) -> SeriesBlock:
+    """A job's samples: raw ones cut to its span (no sample twice), grid ones outside holes."""
+    block = parse_matrix(fetcher.get(job.path, job.params()))
+    if job.raw:
+        return keep_between(block, job.segment.start, job.segment.end)
+    return drop_inside(block, gaps)
 
 
 def _collect(
@@ -233,7 +322,12 @@ def _collect(
 
 
 def _message(
-    window: Window, series: int, points: int, failed: list[FailedSegment], requests: int
+    window: Window,
+    series: int,
+    points: int,
+    failed: list[FailedSegment],
+    requests: int,
+    gaps: list[Gap],
 ) -> str:
     span = f"{format_time(window.start)} to {format_time(window.end)}"
     if any(failure.query == _DISCOVERY for failure in failed):
@@ -242,5 +336,10 @@ def _message(
     if series == 0 and not failed:
         text = f"no series in {span}; wrote an empty table"
     if failed:
-        text += f"; {len(failed)} of {requests} requests failed, so the export is incomplete"
+        text += f"; {len(failed)} of {requests} requests failed"
+    if gaps:
+        holes = ", ".join(f"{gap.text()} ({gap.seconds:.0f} s)" for gap in gaps)
+        text += f"; Prometheus scraped nothing {holes} (left empty)"
+    if failed or gaps:
+        text += ", so the export is incomplete"
     return text

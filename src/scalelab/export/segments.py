@@ -2,7 +2,9 @@
 
 A Prometheus range query returns at most 11,000 points per series and includes
 both ends of its range, so a long window is cut into segments on the step grid
-where each segment ends one step before the next one starts.
+where each segment ends one step before the next one starts. Raw samples
+(range-vector selectors) are read in spans of whole milliseconds, each starting
+one millisecond after the previous one ends.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from scalelab.errors import ConfigError
 PROMETHEUS_MAX_POINTS = 11_000
 """Most points Prometheus returns per series for one range query."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _EPOCH_SECONDS = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -105,6 +107,23 @@ def plan_segments(
     return segments
 
 
+def plan_spans(window: Window, span: float) -> list[Window]:
+    """Cut ``window`` into spans of whole milliseconds, each at most ``span`` seconds long.
+
+    Prometheus keeps sample times in milliseconds, so spans that start one
+    millisecond after the previous one ends cover every sample of the window
+    exactly once: from the first millisecond at or after its start to the last
+    at or before its end.
+    """
+    span_ms = max(1, round(span * 1000))
+    first = -(-_epoch_us(window.start) // 1000)
+    last = _epoch_us(window.end) // 1000
+    return [
+        Window(_from_us(start * 1000), _from_us(min(start + span_ms - 1, last) * 1000))
+        for start in range(first, last + 1, span_ms)
+    ]
+
+
 def step_microseconds(step: float) -> int:
     """The step in whole microseconds; Prometheus resolves steps to milliseconds."""
     step_ms = round(step * 1000)
@@ -129,8 +148,8 @@ def _from_epoch(seconds: Decimal) -> datetime:
 
 
 def _epoch_us(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
+    return (moment - EPOCH) // _MICROSECOND
 
 
 def _from_us(microseconds: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=microseconds)
+    return EPOCH + timedelta(microseconds=microseconds)

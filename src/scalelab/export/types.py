@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from scalelab.export.gaps import Gap
 from scalelab.export.segments import Window, format_time
 
 ProgressCallback = Callable[[int, int], None]
@@ -55,11 +56,14 @@ class ExportResult:
     seconds: float
     message: str
     failed: list[FailedSegment] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    """Holes in Prometheus's own data: stretches in which it scraped nothing."""
 
     @property
     def complete(self) -> bool:
-        """True when every request succeeded (an empty window is complete)."""
-        return not self.failed
+        """True when every request succeeded and the data has no hole (an empty window
+        with nothing expected in it is complete)."""
+        return not self.failed and not self.gaps
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,4 +76,5 @@ class ExportResult:
             "complete": self.complete,
             "message": self.message,
             "failed": [failure.to_dict() for failure in self.failed],
+            "gaps": [gap.to_dict() for gap in self.gaps],
         }
