@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
@@ -20,9 +21,11 @@ from scalelab.load.profiles import (
     expected_messages,
     make_profile,
     mbps_to_msgs,
+    messages_before,
     send_times,
     target_rate,
 )
+from scalelab.load.rates import PiecewiseRate
 
 ADAPTER: TypeAdapter[Any] = TypeAdapter(LoadSpec)
 
@@ -255,3 +258,45 @@ def _load_models() -> list[type[BaseModel]]:
         config.PoissonLoad,
         config.TraceLoad,
     ]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"profile": "constant", "rate": 20, "duration": 7, "warmup": 2},
+        {"profile": "ramp", "start_rate": 3, "end_rate": 17, "duration": 9, "warmup": 2.5},
+        {"profile": "ramp", "start_rate": 60, "end_rate": 0, "duration": 6, "warmup": 1},
+        {"profile": "sine", "mean_rate": 30, "amplitude": 30, "period": 3, "duration": 10},
+        {"profile": "diurnal", "peak_rate": 13, "duration": 60, "cycles": 2.5, "breakpoints": 7},
+        {
+            "profile": "step",
+            "steps": [
+                {"rate": 10, "duration": 2},
+                {"rate": 0, "duration": 3},
+                {"rate": 30, "duration": 1},
+            ],
+            "duration": 8,
+            "warmup": 5,
+        },
+    ],
+)
+def test_messages_before_counts_the_schedule_without_generating_it(fields: dict[str, Any]) -> None:
+    profile = make_profile(spec(**fields))
+    times = np.fromiter(send_times(profile), dtype=float)
+    for offset in [0.0, 0.5, 1.0, 2.0, 2.5, 3.3, 5.0, profile.duration / 2, profile.duration, 99.0]:
+        assert messages_before(profile, offset) == np.count_nonzero(times < offset), offset
+
+
+def test_messages_before_a_trace_and_a_poisson_load(tmp_path: Path) -> None:
+    (tmp_path / "burst.csv").write_text("0\n0\n0\n0\n3\n")
+    trace = make_profile(spec(profile="trace", path="burst.csv", max_mbps=1, duration=5), tmp_path)
+    assert [messages_before(trace, t, 250_000) for t in (0.5, 1.0, 4.0)] == [2, 4, 5]
+    poisson = make_profile(spec(profile="poisson", rate=200, duration=100, seed=7))
+    drawn = np.fromiter(send_times(poisson), dtype=float)
+    assert abs(messages_before(poisson, 50.0) - np.count_nonzero(drawn < 50)) < 4 * np.sqrt(10_000)
+
+
+def test_an_infinite_rate_is_a_config_error_not_a_crash() -> None:
+    pieces = PiecewiseRate.steps([0.0, 10.0], [math.inf])
+    with pytest.raises(ConfigError, match="not finite"):
+        next(pieces.times())

@@ -4,28 +4,46 @@ Every message has an intended send time from the rate profile. The producer
 waits for it, never for "1/rate after the last send", so there is no drift;
 when it falls behind it sends at once and records the lag instead of quietly
 slowing down (coordinated omission). Both times travel in the headers.
+
+Pacing runs on the monotonic clock: the wall clock is read once, when the
+start is fixed, and every later time is that reading plus monotonic time
+elapsed, so a step of the host's clock (NTP) neither stalls nor bursts the
+load. The schedule is a generator: a spec of 10^12 messages starts at once
+and costs no memory. Lags go into a fixed-size histogram.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-import numpy as np
 from confluent_kafka import KafkaError, Message, Producer
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client.core import HistogramMetricFamily
 
 from scalelab.components import common
-from scalelab.load.profiles import make_profile, send_times, target_rate
+from scalelab.errors import ScalelabError
+from scalelab.load.profile_base import RateProfile
+from scalelab.load.profiles import make_profile, messages_before, send_times, target_rate
 from scalelab.load.sources import make_source
 from scalelab.spec.loader import load_resolved
 
 START_FILE = "producer-start.json"
 START_LEAD_NS = 500_000_000
+FLUSH_TIMEOUT_S = 60.0
+"""Longest wait, once the schedule is done, for the broker to acknowledge what was sent."""
+STOP_FLUSH_TIMEOUT_S = 5.0
+"""Longest wait once SIGTERM or SIGINT arrived: the platform kills a component that is
+still there 10 s after asking it to stop, and a broker that is gone never answers."""
+LAG_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
+"""Upper bounds of the schedule-lag histogram served to Prometheus."""
 SENT = Counter("scalelab_producer_messages_total", "Messages handed to Kafka")
 ACKED = Counter("scalelab_producer_acked_total", "Messages acknowledged by the broker")
 BYTES = Counter("scalelab_producer_bytes_total", "Frame bytes acknowledged by the broker")
@@ -33,11 +51,6 @@ ERRORS = Counter("scalelab_producer_send_errors_total", "Messages the broker did
 TARGET = Gauge("scalelab_producer_target_rate", "Target rate, messages per second")
 ACHIEVED = Gauge("scalelab_producer_achieved_rate", "Messages sent in the last second")
 LAG = Gauge("scalelab_producer_schedule_lag_seconds", "How late the last send was")
-LAG_HIST = Histogram(
-    "scalelab_producer_schedule_lag_hist_seconds",
-    "Schedule lag of every send",
-    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
-)
 
 
 def producer_config(bootstrap: str) -> dict[str, object]:
@@ -53,17 +66,158 @@ def producer_config(bootstrap: str) -> dict[str, object]:
     }
 
 
+class UndeliveredError(ScalelabError):
+    """Messages the broker had not acknowledged when the final flush gave up."""
+
+    def __init__(self, undelivered: int, sent: int):
+        self.undelivered = undelivered
+        self.sent = sent
+        super().__init__(
+            f"{undelivered} of {sent} messages were not delivered when the final flush timed out"
+        )
+
+
+# -- clocks ---------------------------------------------------------------------------------
+class ClockSource(Protocol):
+    """The host's clocks, or a test's."""
+
+    def wall_ns(self) -> int: ...
+    def monotonic_ns(self) -> int: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clocks."""
+
+    def wall_ns(self) -> int:
+        return time.time_ns()
+
+    def monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class PacingClock:
+    """UTC epoch ns that only the monotonic clock advances: the wall clock is read once.
+
+    `now_ns()` = wall time at the anchor + monotonic time since. Intended and
+    actual send times stay UTC epoch ns, but a step of the wall clock after the
+    anchor changes neither the pacing nor the lag.
+    """
+
+    def __init__(self, source: ClockSource | None = None):
+        self.source = source or SystemClock()
+        wall, mono = self.source.wall_ns(), self.source.monotonic_ns()
+        self.shift_ns = wall - mono
+        self.monotonic_ns = self.source.monotonic_ns
+        self.sleep = self.source.sleep
+
+    def now_ns(self) -> int:
+        return self.monotonic_ns() + self.shift_ns
+
+
+# -- lag histogram --------------------------------------------------------------------------
+_SUB_BITS = 6
+_EXACT_BELOW = 1 << (_SUB_BITS + 1)
+_LAG_BUCKETS = ((64 - _SUB_BITS - 1) << _SUB_BITS) + _EXACT_BELOW
+
+
+class LagHistogram:
+    """Schedule lags in ns, in 3,776 fixed log-linear buckets, whatever the run's length.
+
+    Exact below 128 ns, then 64 buckets per power of two (HdrHistogram's
+    layout), so a percentile is reported within 1/128 (0.8 %) of the true
+    value (the bucket's middle); the maximum is exact.
+    """
+
+    def __init__(self) -> None:
+        self.counts = [0] * _LAG_BUCKETS
+        self.total = 0
+        self.sum_ns = 0
+        self.max_ns = 0
+
+    def add(self, lag_ns: int) -> None:
+        if lag_ns < 0:
+            lag_ns = 0
+        bits = lag_ns.bit_length()
+        if bits > _SUB_BITS + 1:
+            shift = bits - _SUB_BITS - 1
+            self.counts[(shift << _SUB_BITS) + (lag_ns >> shift)] += 1
+        else:
+            self.counts[lag_ns] += 1
+        self.total += 1
+        self.sum_ns += lag_ns
+        if lag_ns > self.max_ns:
+            self.max_ns = lag_ns
+
+    def merged(self, other: LagHistogram) -> LagHistogram:
+        both = LagHistogram()
+        both.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        both.total, both.sum_ns = self.total + other.total, self.sum_ns + other.sum_ns
+        both.max_ns = max(self.max_ns, other.max_ns)
+        return both
+
+    def percentile_s(self, q: float) -> float | None:
+        """The q-th percentile (nearest rank) in seconds, None when empty."""
+        if self.total == 0:
+            return None
+        rank, seen = max(1, math.ceil(q / 100 * self.total)), 0
+        for index, count in enumerate(self.counts):
+            seen += count
+            if seen >= rank:
+                low, width = _bucket(index)
+                return min(low + (width - 1) / 2, self.max_ns) / 1e9
+        return self.max_ns / 1e9  # not reached: the counts add up to total
+
+    def max_s(self) -> float | None:
+        return None if self.total == 0 else self.max_ns / 1e9
+
+    def cumulative(self, bounds_s: Iterable[float]) -> list[tuple[str, int]]:
+        """Prometheus buckets: lags up to each bound (to the resolution), then +Inf."""
+        running = [0]
+        for count in self.counts:
+            running.append(running[-1] + count)
+        buckets = [(f"{b:g}", running[_index(int(b * 1e9)) + 1]) for b in bounds_s]
+        return [*buckets, ("+Inf", self.total)]
+
+
+def _index(lag_ns: int) -> int:
+    bits = lag_ns.bit_length()
+    if bits <= _SUB_BITS + 1:
+        return lag_ns
+    shift = bits - _SUB_BITS - 1
+    return (shift << _SUB_BITS) + (lag_ns >> shift)
+
+
+def _bucket(index: int) -> tuple[int, int]:
+    """Lowest lag (ns) and width of bucket `index`."""
+    if index < _EXACT_BELOW:
+        return index, 1
+    shift = (index >> _SUB_BITS) - 1
+    return (index - (shift << _SUB_BITS)) << shift, 1 << shift
+
+
+# -- what was sent --------------------------------------------------------------------------
 @dataclass
 class SendStats:
-    """What the producer did, second by second (written to producer.json at the end)."""
+    """What the producer did (written to producer.json at the end).
+
+    Lags of the load phase and of the rest (warmup) are kept apart: the
+    percentiles in producer.json cover the load phase only.
+    """
 
     sent: int = 0
     acked: int = 0
     errors: int = 0
     bytes: int = 0
+    load_sent: int = 0
     per_second: dict[int, int] = field(default_factory=dict)
     last_send_ns: int = 0
-    lags: list[float] = field(default_factory=list)
+    last_lag_ns: int = 0
+    load_lags: LagHistogram = field(default_factory=LagHistogram)
+    other_lags: LagHistogram = field(default_factory=LagHistogram)
     error_samples: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,12 +231,18 @@ class SendStats:
             self.acked += 1
             self.bytes += len(message.value() or b"")
 
-    def record_send(self, second: int, lag: float, sent_ns: int) -> None:
+    def record_send(self, second: int, lag_ns: int, sent_ns: int, in_load: bool) -> None:
         with self.lock:
             self.sent += 1
-            self.last_send_ns = max(self.last_send_ns, sent_ns)
+            if sent_ns > self.last_send_ns:
+                self.last_send_ns = sent_ns
             self.per_second[second] = self.per_second.get(second, 0) + 1
-            self.lags.append(lag)
+            self.last_lag_ns = lag_ns
+            if in_load:
+                self.load_sent += 1
+                self.load_lags.add(lag_ns)
+            else:
+                self.other_lags.add(lag_ns)
 
 
 class MetricsPublisher:
@@ -94,7 +254,7 @@ class MetricsPublisher:
 
     def __init__(self, stats: SendStats):
         self.stats = stats
-        self.seen = {"sent": 0, "acked": 0, "errors": 0, "bytes": 0, "lags": 0}
+        self.seen = {"sent": 0, "acked": 0, "errors": 0, "bytes": 0}
 
     def publish(self) -> int:
         """Push what happened since the last call; returns the messages sent since then."""
@@ -104,42 +264,105 @@ class MetricsPublisher:
                 "acked": self.stats.acked,
                 "errors": self.stats.errors,
                 "bytes": self.stats.bytes,
-                "lags": len(self.stats.lags),
             }
-            new_lags = self.stats.lags[self.seen["lags"] : now["lags"]]
+            last_lag_ns = self.stats.last_lag_ns
         delta = {key: now[key] - self.seen[key] for key in now}
         SENT.inc(delta["sent"])
         ACKED.inc(delta["acked"])
         ERRORS.inc(delta["errors"])
         BYTES.inc(delta["bytes"])
-        for lag in new_lags:
-            LAG_HIST.observe(lag)
-        if new_lags:
-            LAG.set(new_lags[-1])
+        if delta["sent"]:
+            LAG.set(last_lag_ns / 1e9)
         self.seen = now
         return delta["sent"]
 
 
-class Schedule:
-    """The shared, lock-guarded open-loop schedule: (sequence number, intended offset)."""
+class LagCollector:
+    """Serves every send's schedule lag as a Prometheus histogram, read at scrape time."""
 
-    def __init__(self, offsets: Iterator[float]):
-        self._offsets = enumerate(offsets)
+    name = "scalelab_producer_schedule_lag_hist_seconds"
+
+    def __init__(self, stats: SendStats):
+        self.stats = stats
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self.stats.lock:
+            lags = self.stats.load_lags.merged(self.stats.other_lags)
+        yield HistogramMetricFamily(
+            self.name,
+            "Schedule lag of every send (bucket bounds to 0.8 %)",
+            buckets=lags.cumulative(LAG_BUCKETS_S),
+            sum_value=lags.sum_ns / 1e9,
+        )
+
+
+# -- the schedule ---------------------------------------------------------------------------
+class Schedule:
+    """The shared, lock-guarded open-loop schedule: (sequence number, intended offset).
+
+    Drawn lazily from a generator; it counts as it goes where the load phase
+    (`warmup` onwards) begins and how many messages there were in all.
+    """
+
+    def __init__(self, offsets: Iterable[float], warmup: float = 0.0):
+        self.warmup = warmup
+        self._offsets = iter(offsets)
         self._lock = threading.Lock()
+        self.drawn = 0
+        self.load_seq_start: int | None = None
+        self.exhausted = False
 
     def next(self) -> tuple[int, float] | None:
         with self._lock:
-            return next(self._offsets, None)
+            offset = next(self._offsets, None)
+            if offset is None:
+                self.exhausted = True
+                return None
+            seq = self.drawn
+            self.drawn = seq + 1
+            if self.load_seq_start is None and offset >= self.warmup:
+                self.load_seq_start = seq
+            return seq, offset
 
 
 @dataclass(frozen=True)
+class LoadBounds:
+    """Sequence numbers [start, end) whose intended offset lies in the load phase.
+
+    `counted` is true when the whole schedule was drawn; a producer stopped
+    early takes the counts from the profile (exact except for Poisson).
+    """
+
+    start: int
+    end: int
+    counted: bool
+
+
+def load_bounds(schedule: Schedule, profile: RateProfile, mean_bytes: float | None) -> LoadBounds:
+    """The load phase's sequence numbers, counted while sending, or from the profile."""
+    if schedule.exhausted:
+        first = schedule.load_seq_start
+        return LoadBounds(schedule.drawn if first is None else first, schedule.drawn, True)
+    start = schedule.load_seq_start
+    if start is None:
+        start = max(messages_before(profile, profile.warmup, mean_bytes), schedule.drawn)
+    end = max(messages_before(profile, profile.duration, mean_bytes), start, schedule.drawn)
+    return LoadBounds(start, end, False)
+
+
+# -- sending --------------------------------------------------------------------------------
+@dataclass(frozen=True)
 class SendContext:
-    """What every message of the run carries: where it goes, and the schedule's origin."""
+    """What every message of the run carries: where it goes, and the schedule's origin.
+
+    `start_ns` is a `clock.now_ns()` reading (UTC epoch ns).
+    """
 
     start_ns: int
     topic: str
     run_id: str
     source: str
+    clock: PacingClock = field(default_factory=PacingClock)
 
 
 def send_loop(
@@ -151,28 +374,37 @@ def send_loop(
     stats: SendStats,
     stop: threading.Event,
 ) -> None:
-    """One producer thread: wait for each intended time (never sleep past it), then send."""
-    start_ns, topic, run_id, source = ctx.start_ns, ctx.topic, ctx.run_id, ctx.source
+    """One producer thread: wait for each intended time (never sleep past it), then send.
+
+    Waits run on the monotonic clock; `shift` turns its readings into UTC epoch ns.
+    """
+    clock, topic, start_ns, warmup = ctx.clock, ctx.topic, ctx.start_ns, schedule.warmup
+    monotonic_ns, shift = clock.monotonic_ns, clock.shift_ns
+    start_mono = start_ns - shift
+    run_id, source, key_prefix = ctx.run_id.encode(), ctx.source.encode(), f"{ctx.run_id}:".encode()
     while not stop.is_set():
         item = schedule.next()
         if item is None:
             return
         seq, offset = item
-        intended = start_ns + int(offset * 1e9)
-        _sleep_until(intended, stop)
+        due = start_mono + int(offset * 1e9)
+        if monotonic_ns() < due:
+            _sleep_until(due, stop, clock)
         with frames_lock:
             frame = next(frames)
-        sent = time.time_ns()
+        sent = monotonic_ns() + shift
+        intended, seq_text = due + shift, str(seq).encode()
         headers: common.Headers = [
-            (common.H_RUN_ID, run_id.encode()),
-            (common.H_SEQ, str(seq).encode()),
-            (common.H_SOURCE, source.encode()),
+            (common.H_RUN_ID, run_id),
+            (common.H_SEQ, seq_text),
+            (common.H_SOURCE, source),
             (common.H_INTENDED, str(intended).encode()),
             (common.H_SENT, str(sent).encode()),
         ]
-        _produce(producer, topic, str(seq).encode(), frame, headers, stats)
+        if not _produce(producer, topic, key_prefix + seq_text, frame, headers, stats, stop):
+            return
         stats.record_send(
-            (sent - start_ns) // 1_000_000_000, max(0.0, (sent - intended) / 1e9), sent
+            (sent - start_ns) // 1_000_000_000, sent - intended, sent, offset >= warmup
         )
 
 
@@ -183,43 +415,76 @@ def _produce(
     value: bytes,
     headers: common.Headers,
     stats: SendStats,
-) -> None:
+    stop: threading.Event,
+) -> bool:
+    """Hand one message to Kafka; False if told to stop while the local queue was full."""
     while True:
         try:
             producer.produce(
                 topic, value=value, key=key, headers=headers, on_delivery=stats.on_delivery
             )
             producer.poll(0)
-            return
+            return True
         except BufferError:  # local queue full: let deliveries drain, then retry
+            if stop.is_set():
+                return False
             producer.poll(0.05)
 
 
-def _sleep_until(target_ns: int, stop: threading.Event) -> None:
+def _sleep_until(target_mono_ns: int, stop: threading.Event, clock: PacingClock) -> None:
     while not stop.is_set():
-        remaining = (target_ns - time.time_ns()) / 1e9
+        remaining = (target_mono_ns - clock.monotonic_ns()) / 1e9
         if remaining <= 0:
             return
-        time.sleep(min(remaining, 0.2))
+        clock.sleep(min(remaining, 0.2))
+
+
+def flush(producer: Producer, stop: threading.Event) -> int:
+    """Wait for the broker's acknowledgements, within bounds; returns how many never came.
+
+    At most FLUSH_TIMEOUT_S, and at most STOP_FLUSH_TIMEOUT_S once stop is set
+    (a broker that is gone would hold the process for librdkafka's message
+    timeout, minutes). What is left is purged, so closing the client does not
+    wait for it either; the purged messages count as send errors.
+    """
+    deadline, stopping = time.monotonic() + FLUSH_TIMEOUT_S, False
+    remaining = len(producer)
+    while remaining:
+        now = time.monotonic()
+        if stop.is_set() and not stopping:
+            deadline, stopping = min(deadline, now + STOP_FLUSH_TIMEOUT_S), True
+        if now >= deadline:
+            break
+        remaining = producer.flush(min(0.5, deadline - now))
+    if remaining:
+        producer.purge()
+        producer.poll(0)
+    return remaining
 
 
 def rate_reporter(
-    profile: object, mean_bytes: float, start_ns: int, stats: SendStats, done: threading.Event
+    profile: RateProfile,
+    mean_bytes: float | None,
+    ctx: SendContext,
+    stats: SendStats,
+    done: threading.Event,
 ) -> None:
     """Update the metrics, the target and the achieved rate once a second (and at the end)."""
     publisher = MetricsPublisher(stats)
     while not done.wait(1.0):
-        elapsed = (time.time_ns() - start_ns) / 1e9
-        rate = target_rate(profile, max(0.0, elapsed), mean_bytes)  # type: ignore[arg-type]
+        elapsed = (ctx.clock.now_ns() - ctx.start_ns) / 1e9
+        rate = target_rate(profile, max(0.0, elapsed), mean_bytes)
         TARGET.set(rate or 0.0)
         ACHIEVED.set(publisher.publish())
     publisher.publish()
 
 
-def summarise(stats: SendStats, start_ns: int, end_ns: int, expected: int) -> dict[str, object]:
-    lags = np.asarray(stats.lags) if stats.lags else np.zeros(1)
+def summarise(
+    stats: SendStats, start_ns: int, end_ns: int, bounds: LoadBounds
+) -> dict[str, object]:
+    """producer.json: counts, the per-second sends, and the load phase's schedule lag."""
     return {
-        "scheduled": expected,
+        "scheduled": bounds.end,
         "sent": stats.sent,
         "acked": stats.acked,
         "errors": stats.errors,
@@ -231,33 +496,58 @@ def summarise(stats: SendStats, start_ns: int, end_ns: int, expected: int) -> di
         "per_second": [
             stats.per_second.get(s, 0) for s in range(max(stats.per_second, default=-1) + 1)
         ],
-        "lag_p50_s": float(np.percentile(lags, 50)),
-        "lag_p99_s": float(np.percentile(lags, 99)),
-        "lag_max_s": float(lags.max()),
+        "load_seq_start": bounds.start,
+        "load_seq_end": bounds.end,
+        "load_sent": stats.load_sent,
+        "load_seq_counted": bounds.counted,
+        "lag_p50_s": stats.load_lags.percentile_s(50),
+        "lag_p99_s": stats.load_lags.percentile_s(99),
+        "lag_max_s": stats.load_lags.max_s(),
     }
 
 
-def load_phase_rate(offsets: list[float], warmup: float, duration: float) -> float:
+def load_phase_rate(bounds: LoadBounds, warmup: float, duration: float) -> float:
     """Messages per second the schedule intends over the load phase (warmup excluded)."""
-    intended = sum(1 for t in offsets if warmup <= t < duration)
-    return intended / (duration - warmup)
+    return (bounds.end - bounds.start) / (duration - warmup)
 
 
-def announce_start(run_dir: Path) -> int:
+def announce_start(run_dir: Path, clock: PacingClock) -> int:
     """Fix the load's start shortly ahead, once frames and schedule are ready, and tell the run.
 
-    Preparing (drawing and encoding frames, computing the schedule) takes
-    seconds; a start time fixed before that would begin the run with a burst
-    of late messages.
+    Preparing (drawing and encoding frames) takes seconds; a start time fixed
+    before that would begin the run with a burst of late messages.
     """
-    start_ns = time.time_ns() + START_LEAD_NS
+    start_ns = clock.now_ns() + START_LEAD_NS
     tmp = run_dir / f"{START_FILE}.tmp"
     tmp.write_text(json.dumps({"start_ns": start_ns}))
     tmp.replace(run_dir / START_FILE)
     return start_ns
 
 
-def main() -> None:
+def send_all(
+    producer: Producer,
+    schedule: Schedule,
+    frames: Iterator[bytes],
+    ctx: SendContext,
+    stats: SendStats,
+    stop: threading.Event,
+    threads: int,
+) -> None:
+    """Run `threads` send loops over the shared schedule until it ends or stop is set."""
+    lock = threading.Lock()
+    loops = [
+        threading.Thread(
+            target=send_loop, args=(producer, schedule, frames, lock, ctx, stats, stop)
+        )
+        for _ in range(threads)
+    ]
+    for loop in loops:
+        loop.start()
+    for loop in loops:
+        loop.join()
+
+
+def main(registry: CollectorRegistry = REGISTRY) -> None:
     parser = common.base_parser("scalelab load generator")
     args = parser.parse_args()
     spec = load_resolved(args.spec, args.base_dir)
@@ -265,36 +555,35 @@ def main() -> None:
     common.serve_metrics(args.metrics_port)
     source = make_source(spec.source, spec.base_dir)
     profile = make_profile(spec.load, spec.base_dir)
-    offsets = list(send_times(profile, source.mean_frame_bytes))
+    mean_bytes = source.mean_frame_bytes
+    schedule = Schedule(send_times(profile, mean_bytes), spec.load.warmup)
     stats = SendStats()
+    registry.register(LagCollector(stats))
     producer = Producer(producer_config(args.bootstrap))
-    start_ns = announce_start(args.run_dir)
-    ctx = SendContext(start_ns, spec.broker.input_topic, args.run_id, source.source_id)
+    clock = PacingClock()
+    start_ns = announce_start(args.run_dir, clock)
+    ctx = SendContext(start_ns, spec.broker.input_topic, args.run_id, source.source_id, clock)
     done = threading.Event()
     reporter = threading.Thread(
-        target=rate_reporter,
-        daemon=True,
-        args=(profile, source.mean_frame_bytes, start_ns, stats, done),
+        target=rate_reporter, daemon=True, args=(profile, mean_bytes, ctx, stats, done)
     )
     reporter.start()
-    schedule, frames, frames_lock = Schedule(iter(offsets)), source.frames(), threading.Lock()
-    threads = [
-        threading.Thread(
-            target=send_loop, args=(producer, schedule, frames, frames_lock, ctx, stats, stop)
-        )
-        for _ in range(spec.load.producers)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    producer.flush(60)
+    send_all(producer, schedule, source.frames(), ctx, stats, stop, spec.load.producers)
+    undelivered = flush(producer, stop)
     done.set()
     reporter.join(5)
-    result = summarise(stats, start_ns, time.time_ns(), len(offsets))
-    result["target_rate"] = load_phase_rate(offsets, spec.load.warmup, spec.load.duration)
+    bounds = load_bounds(schedule, profile, mean_bytes)
+    result = summarise(stats, start_ns, clock.now_ns(), bounds)
+    result["target_rate"] = load_phase_rate(bounds, spec.load.warmup, spec.load.duration)
+    result["flush_undelivered"] = undelivered
     (args.run_dir / "producer.json").write_text(json.dumps(result, indent=2))
+    if undelivered:
+        raise UndeliveredError(undelivered, stats.sent)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UndeliveredError as e:
+        print(f"scalelab producer: {e}", file=sys.stderr, flush=True)
+        sys.exit(e.exit_code)

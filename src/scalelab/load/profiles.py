@@ -4,8 +4,9 @@ A profile is an object with `tick(elapsed)`, the target rate in the spec's
 unit `elapsed` seconds after load start, or None once the load is over (the
 shape of Locust's LoadTestShape), so profiles are tested without waiting for
 time to pass. `send_times()` turns a profile into the intended send offset of
-every message; the producer sleeps until each one, and latency is measured
-from these intended times.
+every message, lazily (a schedule of 10^12 messages costs no memory); the
+producer sleeps until each one, and latency is measured from these intended
+times. `messages_before()` counts a schedule's messages without generating them.
 """
 
 from __future__ import annotations
@@ -64,6 +65,21 @@ def expected_messages(profile: RateProfile, mean_frame_bytes: float | None = Non
     return profile.expected_count(conversion)
 
 
+def messages_before(
+    profile: RateProfile, offset: float, mean_frame_bytes: float | None = None
+) -> int:
+    """How many messages `send_times` yields before `offset`, without generating them.
+
+    Exact for deterministic profiles and traces; the expected count for Poisson.
+    """
+    conversion = rate_conversion(profile.unit, profile.max_mbps, mean_frame_bytes)
+    if isinstance(profile, PiecewiseProfile):
+        return profile.pieces.converted(conversion).count_before(offset)
+    if isinstance(profile, PoissonProfile | TraceTimestampsProfile):
+        return profile.count_before(offset, conversion)
+    raise TypeError(f"no message count for {type(profile).__name__}")
+
+
 def target_rate(
     profile: RateProfile, elapsed: float, mean_frame_bytes: float | None = None
 ) -> float | None:
@@ -91,6 +107,7 @@ __all__ = [
     "expected_messages",
     "make_profile",
     "mbps_to_msgs",
+    "messages_before",
     "rate_conversion",
     "send_times",
     "target_rate",

@@ -112,17 +112,39 @@ class PiecewiseRate:
         return PiecewiseRate(np.append(edges[keep], t1[-1]), left[keep], right.ravel()[keep])
 
     def cumulative(self) -> np.ndarray:
-        """Expected message count at each edge, snapped to integers within float noise."""
+        """Expected message count at each edge, snapped to integers within float noise.
+
+        Raises ConfigError when the count is not finite (an infinite rate), which
+        no schedule can follow.
+        """
         counts = np.concatenate(
             [[0.0], np.cumsum((self.left + self.right) / 2 * np.diff(self.edges))]
         )
-        nearest = np.round(counts)
-        close = np.abs(counts - nearest) <= np.maximum(_SNAP_ABS, _SNAP_REL * nearest)
-        return np.where(close, nearest, counts)
+        if not np.all(np.isfinite(counts)):
+            raise ConfigError(f"the load's message count is not finite ({counts[-1]:g})")
+        return _snap(counts)
 
     def total(self) -> int:
         """Number of messages the schedule sends."""
         return math.ceil(self.cumulative()[-1])
+
+    def count_before(self, t: float) -> int:
+        """How many messages `times()` sends before offset t, without generating them.
+
+        Message k goes at the instant the expected count reaches k, and the count
+        only grows, so the messages before t are those with k < N(t): ceil(N(t)).
+        """
+        counts = self.cumulative()
+        i = int(np.searchsorted(self.edges, t, side="right")) - 1
+        if i < 0:
+            return 0
+        if i >= len(self.left):
+            return math.ceil(counts[-1])
+        t0, t1 = float(self.edges[i]), float(self.edges[i + 1])
+        x, rate0 = t - t0, float(self.left[i])
+        slope = (float(self.right[i]) - rate0) / (t1 - t0)
+        count = float(_snap(np.asarray(counts[i] + rate0 * x + slope * x * x / 2)))
+        return min(math.ceil(count), math.ceil(counts[-1]))
 
     def times(self) -> Iterator[float]:
         """Send offsets in seconds of every message, in order."""
@@ -140,6 +162,13 @@ class PiecewiseRate:
         for start in range(first, last, _CHUNK):
             owed = np.arange(start, min(start + _CHUNK, last), dtype=float) - count0
             yield from (t0 + _time_to_send(owed, rate0, slope)).tolist()
+
+
+def _snap(counts: np.ndarray) -> np.ndarray:
+    """Counts within float noise of an integer, made that integer."""
+    nearest = np.round(counts)
+    close = np.abs(counts - nearest) <= np.maximum(_SNAP_ABS, _SNAP_REL * nearest)
+    return np.where(close, nearest, counts)
 
 
 def _time_to_send(owed: np.ndarray, rate0: float, slope: float) -> np.ndarray:

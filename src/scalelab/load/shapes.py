@@ -100,3 +100,7 @@ class PoissonProfile(RateProfile):
 
     def expected_count(self, conversion: RateConversion) -> int:
         return round(conversion.apply(self.rate) * self.duration)
+
+    def count_before(self, t: float, conversion: RateConversion) -> int:
+        """The expected number of messages before offset t (a draw differs by about its root)."""
+        return round(conversion.apply(self.rate) * min(max(t, 0.0), self.duration))

@@ -77,6 +77,12 @@ class TraceTimestampsProfile(RateProfile):
         count = len(self.timestamps)
         return count if cap is None else min(count, math.ceil(cap * self.duration))
 
+    def count_before(self, t: float, conversion: RateConversion) -> int:
+        """How many messages `schedule` sends before offset t (exact; the trace is in memory)."""
+        if conversion.max_msgs_per_s is None:
+            return int(np.searchsorted(self.timestamps, t, side="left"))
+        return sum(1 for sent in self.schedule(conversion) if sent < t)
+
 
 def _trace_profile(spec: TraceLoad, base_dir: Path | str | None = None) -> RateProfile:
     if spec.column_kind == "rates":
