@@ -90,7 +90,8 @@ def test_compare_shows_the_parameters_that_differ(tmp_path: Path) -> None:
     rows = dict(comparison.rows())
     assert list(rows)[0] == "workload.workers"
     assert rows["workload.workers"] == ["1", "2", "4"]
-    assert rows["throughput"] == ["10.00 frames/s"] * 3
+    assert rows["throughput (completed)"] == ["10.00 frames/s"] * 3
+    assert rows["not completed (load phase)"] == ["0"] * 3
     assert rows["verdict"] == ["VALID"] * 3
     assert rows["energy source"] == ["estimate"] * 3
 

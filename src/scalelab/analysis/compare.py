@@ -19,6 +19,7 @@ from scalelab.analysis import charts
 from scalelab.analysis import htmlkit as h
 from scalelab.analysis.dataset import Run, headline
 from scalelab.analysis.energy import energy
+from scalelab.analysis.host_cpu import foreign_cpu
 from scalelab.analysis.verdict import verdict
 
 COMPARISON_FILE = "comparison.html"
@@ -26,9 +27,13 @@ Formatter = Callable[[Any], str]
 FIGURES: tuple[tuple[str, str, Formatter], ...] = (
     ("status", "status", str),
     ("verdict", "verdict", str),
-    ("target_rate", "target rate", lambda v: h.number(v, 2, "msg/s")),
-    ("achieved_rate", "achieved rate", lambda v: h.number(v, 2, "msg/s")),
-    ("throughput", "throughput", lambda v: h.number(v, 2, "frames/s")),
+    ("target_rate", "offered rate (target)", lambda v: h.number(v, 2, "msg/s")),
+    ("achieved_rate", "achieved rate (sent)", lambda v: h.number(v, 2, "msg/s")),
+    ("throughput", "throughput (completed)", lambda v: h.number(v, 2, "frames/s")),
+    ("throughput_ratio", "completed / offered", lambda v: h.number(v * 100, 1, "%")),
+    ("not_completed", "not completed (load phase)", lambda v: h.number(v, 0)),
+    ("duplicate_records", "duplicate records (left out)", lambda v: h.number(v, 0)),
+    ("saturated_steps", "saturated steps", str),
     ("latency_p50_s", "latency p50", h.ms),
     ("latency_p95_s", "latency p95", h.ms),
     ("latency_p99_s", "latency p99", h.ms),
@@ -36,7 +41,9 @@ FIGURES: tuple[tuple[str, str, Formatter], ...] = (
     ("consumer_lag_max", "consumer lag max", lambda v: h.number(v, 0)),
     ("lost", "lost messages", lambda v: h.number(v, 0)),
     ("cpu_cores", "CPU cores (sum)", lambda v: h.number(v, 2)),
-    ("energy_j_per_frame", "energy per frame", lambda v: h.number(v, 3, "J")),
+    ("energy_j_per_frame", "energy per frame (host-wide)", lambda v: h.number(v, 3, "J")),
+    ("energy_own_j_per_frame", "energy per frame (run's own)", lambda v: h.number(v, 3, "J")),
+    ("foreign_cpu_share", "host CPU not the run's", lambda v: h.number(v * 100, 1, "%")),
     ("energy_source", "energy source", str),
 )
 
@@ -105,14 +112,33 @@ def write_comparison(runs: Sequence[Run], out: Path | None = None) -> Path:
 
 def _figures(run: Run) -> dict[str, Any]:
     """Headline figures, computing the verdict and energy when summary.json lacks them."""
-    figures = headline(run)
+    figures = {**headline(run), **corrected(run)}
     if figures["verdict"] is None and run.summary:
         figures["verdict"] = verdict(run).result
+    spent = run.summary.get("energy") or {}
     if figures["energy_source"] is None and run.summary:
         spent = energy(run)
         figures["energy_source"] = spent.get("source")
         figures["energy_j_per_frame"] = (spent.get("load") or {}).get("joules_per_frame")
+    figures["energy_own_j_per_frame"] = (spent.get("attributed") or {}).get("joules_per_frame")
     return figures
+
+
+def corrected(run: Run) -> dict[str, Any]:
+    """The figures that count each message once and name what was not served."""
+    summary = run.summary
+    target, throughput = (summary.get("rate") or {}).get("target_rate"), summary.get("throughput")
+    steps = [s["step"] for s in summary.get("steps") or [] if s.get("saturated")]
+    host = foreign_cpu(run) if summary else None
+    return {
+        "throughput_ratio": throughput / target if target and throughput is not None else None,
+        "not_completed": (summary.get("completion") or {}).get("not_completed"),
+        "duplicate_records": (summary.get("duplicates") or {}).get("records"),
+        "saturated_steps": ", ".join(steps)
+        if steps
+        else ("none" if summary.get("steps") else None),
+        "foreign_cpu_share": host.get("foreign_share") if host else None,
+    }
 
 
 def _text(value: Any) -> str:

@@ -7,6 +7,11 @@ Sources, in order of preference:
 2. RAPL, read by the node exporter (`node_rapl_*_joules_total`): package and
    DRAM domains (core and uncore are inside the package), counter deltas.
 3. An ESTIMATE from CPU time with a linear power model (see `CpuPowerModel`).
+
+Every figure is host-wide (the whole machine's energy). Next to it,
+`attributed` gives the part attributed to the run's own processes, by their
+share of the host's busy CPU seconds during the load phase (`host_cpu.py`),
+so a busy neighbour's energy is not billed to the run's frames.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.analysis.dataset import Run, Window
+from scalelab.analysis.host_cpu import foreign_cpu
 from scalelab.analysis.power_model import CpuPowerModel
 from scalelab.analysis.resample import Grid, counter_increase, counter_rate, nan_add
 from scalelab.analysis.series import busy_cpu_rows, own_metrics
@@ -40,8 +46,29 @@ def energy(
     for source, metric_names in (("kepler", names), ("rapl", RAPL_METRICS)):
         rows = metrics[metrics["metric"].isin(metric_names)] if len(metric_names) else metrics[:0]
         if not rows.empty:
-            return _measured(run, source, rows, component_label)
-    return _estimated(run, metrics, model)
+            return attribute(run, _measured(run, source, rows, component_label))
+    return attribute(run, _estimated(run, metrics, model))
+
+
+def attribute(run: Run, block: dict[str, Any]) -> dict[str, Any]:
+    """Add `attributed`: the load phase's energy share of the run's own processes."""
+    load, host = block.get("load") or {}, foreign_cpu(run)
+    if not load or host is None or not host.get("busy_seconds"):
+        return block
+    share = min(1.0, float(host["run_seconds"]) / float(host["busy_seconds"]))
+    joules = load["joules"] * share
+    frames = load.get("frames") or 0
+    kind = "ESTIMATE" if block.get("estimate") else f"measured ({block.get('source')})"
+    block["load"]["scope"] = "host-wide"
+    block["attributed"] = {
+        "scope": "the run's own processes",
+        "share": round(share, 4),
+        "joules": round(joules, 3),
+        "joules_per_frame": round(joules / frames, 4) if frames else None,
+        "basis": f"{kind} host energy × the run's share of busy CPU ({host.get('basis')})",
+    }
+    block["message"] += f"; {joules:.1f} J attributed to the run's own processes ({share:.0%})"
+    return block
 
 
 def power_series(
@@ -74,11 +101,15 @@ def host_cores(run: Run) -> float:
 
 
 def load_frames(run: Run) -> int:
+    """Frames served in the load phase, each once (summary.json's completed count)."""
+    for key in ("completed_in_load", "processed_in_load"):
+        if run.summary.get(key) is not None:
+            return int(run.summary[key])
     window = run.load_window
     if window is None or run.qos.empty:
-        return int(run.summary.get("processed_in_load") or 0)
-    intended = run.qos["intended_ns"]
-    return int(((intended >= window[0]) & (intended < window[1])).sum())
+        return 0
+    done = run.qos.sort_values("done_ns").drop_duplicates("id")["done_ns"]
+    return int(((done >= window[0]) & (done < window[1])).sum())
 
 
 def _measured(run: Run, source: str, rows: pd.DataFrame, label: str) -> dict[str, Any]:

@@ -17,10 +17,13 @@ from scalelab.analysis.dataset import Run
 from scalelab.analysis.report_parts import (
     correlation_section,
     energy_section,
+    faults_section,
     record_section,
     spec_section,
+    steps_section,
     tables_section,
 )
+from scalelab.analysis.units import slo_values
 
 REPORT_FILE = "report.html"
 CAPTIONS = {
@@ -60,6 +63,8 @@ def render(result: Analysis) -> str:
         header(run),
         verdict_section(result),
         h.section("Summary (load phase, warmup excluded)", h.pairs_table(headline_rows(result))),
+        steps_section(run.summary.get("steps") or []),
+        faults_section(run.summary.get("faults") or []),
         plots_section(result),
         energy_section(result.energy),
         correlation_section(result.correlations),
@@ -88,8 +93,7 @@ def verdict_section(result: Analysis) -> str:
     slo_rows = [
         (
             name,
-            entry["target"],
-            entry["measured"],
+            *slo_values(name, entry),
             h.Raw(
                 '<span class="met">met</span>'
                 if entry["met"]
@@ -117,24 +121,41 @@ def headline_rows(result: Analysis) -> list[tuple[str, Any]]:
     rate, latency = summary.get("rate") or {}, summary.get("latency_s") or {}
     lags = [s["lag"] for s in summary.get("consumer_lag") or []]
     load = result.energy.get("load") or {}
+    own = result.energy.get("attributed") or {}
     tag = " (estimate)" if result.energy.get("estimate") else ""
     ratio = rate.get("achieved_ratio")
+    target, throughput = rate.get("target_rate"), summary.get("throughput")
+    served = f" ({throughput / target:.1%} of offered)" if target and throughput is not None else ""
+    completion = summary.get("completion") or {}
     return [
-        ("target rate", h.number(rate.get("target_rate"), 2, "msg/s")),
+        ("offered rate (target)", h.number(rate.get("target_rate"), 2, "msg/s")),
         (
-            "achieved rate",
+            "achieved rate (sent)",
             h.number(rate.get("achieved_rate"), 2, "msg/s")
             + (f" ({ratio:.1%} of target)" if ratio is not None else ""),
         ),
-        ("throughput", h.number(summary.get("throughput"), 2, "frames/s")),
+        ("throughput (completed)", h.number(throughput, 2, "frames/s") + served),
+        (
+            "not completed (load phase)",
+            f"{completion.get('not_completed', '–')} of {completion.get('load_messages', '–')}",
+        ),
+        ("duplicate records (left out)", (summary.get("duplicates") or {}).get("records", "–")),
         (
             "latency p50 / p95 / p99 / max",
             " / ".join(h.ms(latency.get(k)) for k in ("p50", "p95", "p99", "max")),
         ),
         ("schedule lag p99", h.ms(rate.get("schedule_lag_p99_s"))),
         ("consumer lag max / end", f"{max(lags, default=0)} / {lags[-1] if lags else 0}"),
-        (f"energy in the load phase{tag}", h.number(load.get("joules"), 1, "J")),
-        (f"energy per frame{tag}", h.number(load.get("joules_per_frame"), 3, "J")),
+        (f"energy in the load phase, host-wide{tag}", h.number(load.get("joules"), 1, "J")),
+        (f"energy per frame, host-wide{tag}", h.number(load.get("joules_per_frame"), 3, "J")),
+        (
+            f"energy in the load phase, the run's own processes{tag}",
+            h.number(own.get("joules"), 1, "J"),
+        ),
+        (
+            f"energy per frame, the run's own processes{tag}",
+            h.number(own.get("joules_per_frame"), 3, "J"),
+        ),
         ("mean power" + tag, h.number(load.get("mean_watts"), 2, "W")),
     ]
 

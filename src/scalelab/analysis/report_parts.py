@@ -26,6 +26,16 @@ def energy_section(energy: dict[str, Any]) -> str:
         )
     elif energy.get("basis"):
         parts.append(f"<p class='muted'>{h.esc(energy['basis'])}</p>")
+    own = energy.get("attributed") or {}
+    if own:
+        parts.append(
+            "<p>Load phase: host-wide "
+            + h.esc(h.number((energy.get("load") or {}).get("joules"), 1, "J"))
+            + "; attributed to the run's own processes "
+            + h.esc(h.number(own.get("joules"), 1, "J"))
+            + f" ({own.get('share', 0):.0%} of the host's busy CPU)."
+            + f"<br><span class='muted'>{h.esc(own.get('basis', ''))}</span></p>"
+        )
     phases = energy.get("phases") or {}
     parts.append(
         h.table(
@@ -56,6 +66,54 @@ def energy_section(energy: dict[str, Any]) -> str:
             )
         )
     return h.section("Energy", *parts)
+
+
+def steps_section(steps: list[dict[str, Any]]) -> str:
+    """The per-step table of a step, ramp or diurnal load; nothing for a single segment."""
+    if not steps:
+        return ""
+    rows = [
+        (
+            s.get("step"),
+            f"{s.get('start_s')}–{s.get('end_s')}",
+            h.number(s.get("offered_rate"), 2, "msg/s"),
+            h.number(s.get("completed_rate"), 2, "msg/s"),
+            *(h.ms((s.get("latency_s") or {}).get(k)) for k in ("p50", "p95", "p99")),
+            s.get("lag_end"),
+            h.Raw('<span class="missed">saturated</span>') if s.get("saturated") else "",
+        )
+        for s in steps
+    ]
+    return h.section(
+        "Per step (load phase)",
+        h.table(
+            ["step", "seconds", "offered", "completed", "p50", "p95", "p99", "lag at end", ""],
+            rows,
+        ),
+        "<p class='muted'>completed: first completions by done time inside the step; "
+        "latency: the messages offered in the step.</p>",
+    )
+
+
+def faults_section(faults: list[dict[str, Any]]) -> str:
+    if not faults:
+        return ""
+    rows = [
+        (
+            f.get("kind"),
+            f.get("t_s"),
+            f.get("component"),
+            ", ".join(str(p) for p in f.get("partitions") or []),
+            h.ms(f.get("recovery_s")) if f.get("recovered") else "never",
+        )
+        for f in faults
+    ]
+    return h.section(
+        "Faults",
+        h.table(["fault", "at (s)", "component", "partitions held", "recovery"], rows),
+        "<p class='muted'>recovery: from the kill until every partition the worker held "
+        "had a completion by another worker.</p>",
+    )
 
 
 def correlation_section(correlations: Correlations) -> str:

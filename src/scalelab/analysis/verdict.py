@@ -1,13 +1,21 @@
 """Is this run a valid measurement, and did it meet its SLO? (as MLPerf LoadGen says VALID/INVALID)
 
 A run is INVALID, with every reason listed, when it did not succeed, its load
-phase is shorter than `slo.min_load_duration`, the achieved rate is more than
-`slo.max_rate_error` off the target, the consumer lag is still growing at the
-end of the load phase (no steady state), a scraped series has a gap longer
-than 2.5 scrape intervals inside the load window, nothing was processed, or
-the accounting is broken. The SLO (latency p99/p95 ceilings, a minimum
-throughput/target ratio) is reported separately as met or missed: a valid
-run may miss its SLO, which is then a valid result that says "too slow".
+phase is shorter than `slo.min_load_duration` (default 30 s), fewer than
+`slo.min_samples` (default 100) messages of the load phase completed (too few
+for a p99 claim, as MLPerf LoadGen's minimum query count), some message of
+the load phase never completed (survivorship: its latency is unknown, so the
+percentiles would be a lower bound), a step of a step/ramp/diurnal load was
+saturated (completed clearly less than offered), the achieved rate is more
+than `slo.max_rate_error` off the target, the consumer lag is still growing
+at the end of the load phase (no steady state), more than
+`slo.max_foreign_cpu` (default 0.5) of the host's busy CPU was not the run's
+own (above 0.10 a note), a scraped series has a gap longer than 2.5 scrape
+intervals inside the load window, nothing was processed, or the accounting
+is broken. The SLO (latency p99/p95 ceilings, a minimum completed/target
+throughput ratio) is reported separately as met or missed, each with its
+unit: a valid run may miss its SLO, which is then a valid result that says
+"too slow".
 """
 
 from __future__ import annotations
@@ -20,9 +28,16 @@ import numpy as np
 
 from scalelab.analysis.dataset import Run
 from scalelab.analysis.gaps import scrape_gaps
+from scalelab.analysis.host_cpu import SAMPLED_BASIS, foreign_cpu
 from scalelab.analysis.series import own_metrics
 
 DEFAULT_MAX_RATE_ERROR = 0.02
+DEFAULT_MIN_SAMPLES = 100
+DEFAULT_MIN_LOAD_DURATION = 30.0
+DEFAULT_MAX_FOREIGN_CPU = 0.5
+FOREIGN_CPU_NOTE = 0.10
+"""Above this share of the host's busy CPU not used by the run, the verdict notes it."""
+
 GAP_FACTOR = 2.5
 LAG_GROWTH_RATIO = 0.02
 """Lag growing faster than this fraction of the target rate is not a steady state..."""
@@ -59,8 +74,9 @@ def verdict(run_dir: Path | Run) -> Verdict:
     if not run.summary:
         reasons.append("no summary.json: the run left no headline figures")
     else:
-        reasons += check_processed(run) + check_rate(run) + check_accounting(run, notes)
-        reasons += check_lag_steady(run, notes)
+        reasons += check_processed(run) + check_min_samples(run) + check_completion(run, notes)
+        reasons += check_saturated_steps(run) + check_rate(run) + check_accounting(run, notes)
+        reasons += check_lag_steady(run, notes) + check_foreign_cpu(run, notes)
     reasons += check_load_duration(run)
     reasons += check_scrape_gaps(run, notes)
     return Verdict(not reasons, reasons, slo_results(run), notes)
@@ -92,7 +108,7 @@ def check_load_duration(run: Run) -> list[str]:
     if window is None:
         return ["no finished load phase in run.json"]
     seconds = (window[1] - window[0]) / 1e9
-    minimum = float(slo_settings(run).get("min_load_duration") or 0)
+    minimum = _setting(run, "min_load_duration", DEFAULT_MIN_LOAD_DURATION)
     if seconds < minimum:
         return [
             f"load phase lasted {seconds:.1f} s, shorter than slo.min_load_duration {minimum:g} s"
@@ -103,6 +119,86 @@ def check_load_duration(run: Run) -> list[str]:
 def check_processed(run: Run) -> list[str]:
     if not run.summary.get("processed_in_load"):
         return ["no message was processed in the load phase"]
+    return []
+
+
+def _setting(run: Run, key: str, default: float) -> float:
+    """An slo setting of the resolved spec; the default when the spec predates it."""
+    value = slo_settings(run).get(key)
+    return default if value is None else float(value)
+
+
+def check_min_samples(run: Run) -> list[str]:
+    """Enough completed messages in the load phase to claim a p99 (MLPerf's min query count)."""
+    samples = int(run.summary.get("processed_in_load") or 0)
+    minimum = int(_setting(run, "min_samples", DEFAULT_MIN_SAMPLES))
+    if 0 < samples < minimum:
+        return [
+            f"only {samples} messages of the load phase completed, fewer than "
+            f"slo.min_samples {minimum} needed for a latency-percentile claim"
+        ]
+    return []
+
+
+def check_completion(run: Run, notes: list[str]) -> list[str]:
+    """Messages of the load phase that never completed count (no survivorship bias)."""
+    completion = run.summary.get("completion") or {}
+    missing = completion.get("not_completed")
+    duplicates = run.summary.get("duplicates") or {}
+    if duplicates.get("records"):
+        notes.append(
+            f"{duplicates['records']} duplicate records of {duplicates.get('messages')} messages "
+            "left out of the headline figures (each message counts at its first completion)"
+        )
+    if missing is None:
+        notes.append(
+            "which messages of the load phase never completed is unknown "
+            f"({completion.get('basis', 'no completion figures in summary.json')})"
+        )
+        return []
+    if missing > 0:
+        return [
+            f"not completed: {missing} of {completion.get('load_messages')} messages of the "
+            "load phase never completed (nor were dead-lettered); their latency is unknown, "
+            "so the percentiles would only be a lower bound"
+        ]
+    return []
+
+
+def check_saturated_steps(run: Run) -> list[str]:
+    """Steps that completed clearly fewer messages than they were offered."""
+    steps = [s for s in run.summary.get("steps") or [] if s.get("saturated")]
+    if not steps:
+        return []
+    shown = ", ".join(
+        f"step {s['step']} (offered {_rate(s.get('offered_rate'))}, completed "
+        f"{_rate(s.get('completed_rate'))})"
+        for s in steps
+    )
+    return [f"saturated: {shown}: the system did not keep up with the offered load"]
+
+
+def _rate(value: Any) -> str:
+    return "–" if value is None else f"{float(value):.2f} msg/s"
+
+
+def check_foreign_cpu(run: Run, notes: list[str]) -> list[str]:
+    """Busy CPU on the host not used by the run: a note above 10 %, INVALID past the limit."""
+    host = foreign_cpu(run)
+    if host is None or host.get("foreign_share") is None:
+        return []
+    share, limit = (
+        float(host["foreign_share"]),
+        _setting(run, "max_foreign_cpu", DEFAULT_MAX_FOREIGN_CPU),
+    )
+    text = (
+        f"{share:.1%} of the host's busy CPU during load ({host['busy_seconds']:.1f} CPU-s) "
+        f"was not used by the run's own processes"
+    )
+    if share > limit and host.get("basis") == SAMPLED_BASIS:
+        return [f"noisy neighbours: {text} (slo.max_foreign_cpu {limit:.0%})"]
+    if share > FOREIGN_CPU_NOTE:
+        notes.append(f"noisy neighbours: {text} ({host.get('basis')})")
     return []
 
 
@@ -191,18 +287,21 @@ def slo_results(run: Run) -> dict[str, dict[str, Any]]:
     out = {}
     for key, stat in (("latency_p99", "p99"), ("latency_p95", "p95")):
         if slo.get(key) is not None:
-            out[key] = _entry(float(slo[key]), latency.get(stat), ceiling=True)
+            out[key] = _entry(float(slo[key]), latency.get(stat), ceiling=True, unit="s")
     if slo.get("min_throughput_ratio") is not None:
         target = (summary.get("rate") or {}).get("target_rate")
         throughput = summary.get("throughput")
         ratio = round(throughput / target, 4) if target and throughput is not None else None
         out["min_throughput_ratio"] = _entry(
-            float(slo["min_throughput_ratio"]), ratio, ceiling=False
+            float(slo["min_throughput_ratio"]), ratio, ceiling=False, unit="ratio"
         )
     return out
 
 
-def _entry(target: float, measured: float | None, ceiling: bool) -> dict[str, Any]:
-    """Met when measured (not missing) is within the target; ceilings are inclusive."""
+def _entry(target: float, measured: float | None, ceiling: bool, unit: str) -> dict[str, Any]:
+    """Met when measured (not missing) is within the target; ceilings are inclusive.
+
+    `unit` is "s" (seconds) or "ratio" (completed throughput / target rate).
+    """
     met = measured is not None and (measured <= target if ceiling else measured >= target)
-    return {"target": target, "measured": measured, "met": bool(met)}
+    return {"target": target, "measured": measured, "met": bool(met), "unit": unit}
