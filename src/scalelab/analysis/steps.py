@@ -33,6 +33,9 @@ SATURATION_MIN_MESSAGES = 5
 MAX_SEGMENTS = 48
 """More pieces than this (a fine diurnal curve) are merged into this many segments."""
 RAMP_SEGMENT_S = 10.0
+SNAP_S = 0.005
+"""run.json keeps phase times to the millisecond: a load window within this of the spec's
+warmup or duration starts or ends there."""
 MAX_SCHEDULE = 20_000_000
 """Schedules longer than this are not rebuilt (offered counts then come from the rates)."""
 
@@ -134,6 +137,8 @@ def step_table(
 ) -> list[dict[str, Any]]:
     """One row per segment inside the load window (`qos` holds first completions only)."""
     lo, hi = (window[0] - origin_ns) / 1e9, (window[1] - origin_ns) / 1e9
+    lo = plan.warmup if abs(lo - plan.warmup) < SNAP_S else lo
+    hi = plan.duration if abs(hi - plan.duration) < SNAP_S else hi
     rows = []
     last = len(plan.segments) - 1
     for index, segment in enumerate(plan.segments):
