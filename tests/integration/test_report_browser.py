@@ -75,3 +75,23 @@ def test_the_screenshot_is_not_blank(report: Path, tmp_path: Path) -> None:
     assert pixels.shape[:2] == (2400, 1280)
     assert pixels.std() > 0.05  # a blank page has no variance
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # text, plots and colours
+
+
+def test_a_saturated_step_run_shows_its_step_table_and_reason(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    steps = Synthetic(steps=[(10.0, 15.0), (40.0, 15.0)], warmup_s=5, load_s=25, rate=28.0,
+                      capacity=20.0)  # fmt: skip
+    run_dir = write_run(tmp_path_factory.mktemp("steps") / "run", steps)
+    assert analyse_run(run_dir)["result"] == "INVALID"
+    done = chromium(
+        tmp_path / "profile",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        (run_dir / "report.html").as_uri(),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    assert "Per step (load phase)" in dom and 'data-images-ok="true"' in dom
+    assert re.search(r"saturated: step 2 \(offered 40\.00 msg/s", dom)
+    assert dom.count('<span class="missed">saturated</span>') == 1
