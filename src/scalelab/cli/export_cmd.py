@@ -30,20 +30,32 @@ def export(
         Path, typer.Option("-o", "--output", help="Parquet file for --start/--end.")
     ] = Path("metrics.parquet"),
     step: Annotated[
-        float, typer.Option("--step", "--sampling", help="Resolution in seconds.")
+        float,
+        typer.Option(
+            "--step",
+            "--sampling",
+            help="Seconds per point when sizing requests; samples are exported raw, at their "
+            "own times.",
+        ),
     ] = 1.0,
     concurrency: Annotated[
         int, typer.Option("--concurrency", "--n-threads", help="Requests in flight.")
     ] = 4,
     segment_points: Annotated[
-        int, typer.Option("--segment-size", help="Points per request and series.")
+        int,
+        typer.Option(
+            "--segment-size", help="Steps per request: each request covers segment-size × step s."
+        ),
     ] = 10_000,
     force: Annotated[
         bool,
         typer.Option("--force", help="Replace a run's metrics.parquet even with fewer rows."),
     ] = False,
 ) -> None:
-    """Export a run's metrics again, or any --start/--end window, into Parquet."""
+    """Export a run's metrics again, or any --start/--end window, into Parquet.
+
+    Samples as Prometheus stored them: where it scraped nothing there is no row.
+    """
     if run_id is not None:
         _export_run(run_id, force)
         return
