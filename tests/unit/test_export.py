@@ -406,6 +406,12 @@ def test_bad_options_are_config_errors(tmp_path: Path) -> None:
         export_window(
             "http://p.test", Window(at(0), at(1)), tmp_path / "m.parquet", step=1, concurrency=0
         )
+    with pytest.raises(ConfigError, match="segment points"):
+        _export(
+            FakePrometheus([CPU]), Window(at(0), at(1)), tmp_path / "m.parquet", segment_points=0
+        )
+    with pytest.raises(ConfigError, match="1 ms"):
+        _export(FakePrometheus([CPU]), Window(at(0), at(1)), tmp_path / "m.parquet", step=1e-4)
 
 
 # --- holes in Prometheus's data -----------------------------------------------------------

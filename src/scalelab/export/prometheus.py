@@ -42,6 +42,7 @@ from scalelab.export.parquet import ParquetSink
 from scalelab.export.promjson import ResponseError, SeriesBlock, parse_matrix
 from scalelab.export.segments import (
     Window,
+    check_segment_points,
     epoch_text,
     format_time,
     parse_time,
@@ -136,6 +137,8 @@ def export_window(
     its edges. Without it only holes between scrapes count.
     """
     _check_options(prometheus_url, step, concurrency, retries, backoff, timeout)
+    check_segment_points(segment_points)
+    step_microseconds(step)  # a step under 1 ms is refused
     started = time.perf_counter()
     failed: list[FailedSegment] = []
     path = Path(out_path)
@@ -145,7 +148,10 @@ def export_window(
         raw = queries is None
         if queries is None:
             queries = _discover(fetcher, window, failed, matchers or {})
-        gaps, probes = _holes(fetcher, window, span, failed, scrape_interval, expect)
+        gaps: list[Gap] = []
+        probes = 0
+        if not failed:  # a Prometheus that cannot list its names will not give its scrapes
+            gaps, probes = _holes(fetcher, window, span, failed, scrape_interval, expect)
         jobs = _jobs(queries, window, step, segment_points, raw)
         with ParquetSink(path) as sink:
             _run(fetcher, jobs, sink, failed, concurrency, progress, gaps)

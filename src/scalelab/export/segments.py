@@ -93,11 +93,7 @@ def plan_segments(
     sample is fetched twice. A window with no grid point gives no segments.
     """
     step_us = step_microseconds(step)
-    if not 1 <= max_points <= PROMETHEUS_MAX_POINTS:
-        raise ConfigError(
-            f"segment points must be between 1 and {PROMETHEUS_MAX_POINTS} "
-            f"(the most Prometheus returns per series), got {max_points}"
-        )
+    check_segment_points(max_points)
     first = -(-_epoch_us(window.start) // step_us) * step_us
     last = _epoch_us(window.end) // step_us * step_us
     span = (max_points - 1) * step_us
@@ -105,6 +101,14 @@ def plan_segments(
     for start in range(first, last + 1, span + step_us):
         segments.append(Window(_from_us(start), _from_us(min(start + span, last))))
     return segments
+
+
+def check_segment_points(max_points: int) -> None:
+    if not 1 <= max_points <= PROMETHEUS_MAX_POINTS:
+        raise ConfigError(
+            f"segment points must be between 1 and {PROMETHEUS_MAX_POINTS} "
+            f"(the most Prometheus returns per series), got {max_points}"
+        )
 
 
 def plan_spans(window: Window, span: float) -> list[Window]:
