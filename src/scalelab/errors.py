@@ -89,3 +89,18 @@ class PortInUseError(ScalelabError):
         self.component = component
         self.port = port
         super().__init__(f"{component}: port {port} on 127.0.0.1 is already in use")
+
+
+class SourceError(ConfigError):
+    """A frame source that cannot give a frame: a missing path, an unreadable file, no image.
+
+    `field` is the spec field to blame under `source:` ('path', or 'sensor' for an
+    HDF5 recording without that sensor), so a spec check can name it.
+    """
+
+    def __init__(self, kind: str, path: object, reason: str, field: str = "path"):
+        self.kind = kind
+        self.path = path
+        self.reason = reason
+        self.field = field
+        super().__init__(f"{kind} source {path}: {reason}")

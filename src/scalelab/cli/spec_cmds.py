@@ -10,7 +10,7 @@ import typer
 
 from scalelab.cli.common import SetOption, console, handle_errors
 from scalelab.spec.loader import dump_spec, load_spec
-from scalelab.spec.models import ExperimentSpec
+from scalelab.spec.models import spec_json_schema
 
 
 @handle_errors
@@ -27,5 +27,5 @@ def validate(
 
 
 def schema() -> None:
-    """Print the spec's JSON Schema (for editor completion)."""
-    print(json.dumps(ExperimentSpec.model_json_schema(), indent=2))
+    """Print the spec's JSON Schema (Draft 2020-12, for editors and validators)."""
+    print(json.dumps(spec_json_schema(), indent=2))

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from scalelab.errors import ConfigError
+from scalelab.errors import SourceError
 from scalelab.load.codec import FrameDecodeError, decode_frame, encode_frame
 from scalelab.load.config import DirectorySpec, VideoSpec
 from scalelab.load.frames import FrameSource
@@ -32,17 +32,43 @@ class DirectorySource(FrameSource):
     """
 
     def __init__(self, spec: DirectorySpec, base_dir: Path | str | None = None):
-        root = resolve_path(spec.path, base_dir)
-        if not root.is_dir():
-            what = "not a directory" if root.exists() else "no such directory"
-            raise ConfigError(f"directory source {root}: {what}")
-        files = image_files(root, spec.patterns, spec.recursive)[: spec.max_frames]
-        if not files:
-            raise ConfigError(
-                f"directory source {root}: no file matches {', '.join(spec.patterns)}"
-            )
+        root, files = _source_files(spec, base_dir)
         encoded = [_read_image(path, spec.encoding, spec.quality) for path in files]
         super().__init__(encoded, f"directory:{root}", spec.corrupt_fraction, spec.seed)
+
+
+PROBE_SAMPLE = 8
+"""How many of a directory's files `probe_directory` decodes."""
+
+
+def probe_directory(spec: DirectorySpec, base_dir: Path | str | None = None) -> None:
+    """Check, in milliseconds, what DirectorySource would read; raise SourceError if it cannot.
+
+    The directory must exist and hold matching files; a sample of them, spread
+    over the ones the source would read, is decoded with the source's own
+    decoder. A directory of non-images is refused before any process starts.
+    """
+    _, files = _source_files(spec, base_dir)
+    step = max(1, len(files) // PROBE_SAMPLE)
+    for path in files[::step][:PROBE_SAMPLE]:
+        _decode_file(path)
+
+
+def probe_video(spec: VideoSpec, base_dir: Path | str | None = None) -> None:
+    """The video exists, OpenCV opens it, and its first frame decodes."""
+    read_video(resolve_path(spec.path, base_dir), 1)
+
+
+def _source_files(spec: DirectorySpec, base_dir: Path | str | None) -> tuple[Path, list[Path]]:
+    """The directory and the files (at most `max_frames`) a directory source reads."""
+    root = resolve_path(spec.path, base_dir)
+    if not root.is_dir():
+        what = "not a directory" if root.exists() else "no such directory"
+        raise SourceError("directory", root, what)
+    files = image_files(root, spec.patterns, spec.recursive)[: spec.max_frames]
+    if not files:
+        raise SourceError("directory", root, f"no file matches {', '.join(spec.patterns)}")
+    return root, files
 
 
 def image_files(root: Path, patterns: list[str], recursive: bool = False) -> list[Path]:
@@ -58,14 +84,22 @@ def image_files(root: Path, patterns: list[str], recursive: bool = False) -> lis
 
 
 def _read_image(path: Path, encoding: str, quality: int) -> bytes:
-    data = path.read_bytes()
-    try:
-        image = decode_frame(data)
-    except FrameDecodeError as e:
-        raise ConfigError(f"directory source {path}: not an image OpenCV can read") from e
+    data, image = _decode_file(path)
     if encoding == "jpeg" and data.startswith(_JPEG_START):
         return data
     return encode_frame(image, encoding, quality)
+
+
+def _decode_file(path: Path) -> tuple[bytes, np.ndarray]:
+    """The file's bytes and its image, decoded as a worker decodes a frame."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SourceError("directory", path, f"cannot be read ({e.strerror})") from e
+    try:
+        return data, decode_frame(data)
+    except FrameDecodeError as e:
+        raise SourceError("directory", path, "not an image OpenCV can read") from e
 
 
 class VideoSource(FrameSource):
@@ -81,11 +115,11 @@ class VideoSource(FrameSource):
 def read_video(path: Path, max_frames: int) -> list[np.ndarray]:
     """Up to `max_frames` BGR frames from the start of a video file."""
     if not path.is_file():
-        raise ConfigError(f"video source {path}: no such file")
+        raise SourceError("video", path, "no such file")
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
-            raise ConfigError(f"video source {path}: OpenCV cannot open it as a video")
+            raise SourceError("video", path, "OpenCV cannot open it as a video")
         images: list[np.ndarray] = []
         while len(images) < max_frames:
             ok, image = capture.read()
@@ -95,5 +129,5 @@ def read_video(path: Path, max_frames: int) -> list[np.ndarray]:
     finally:
         capture.release()
     if not images:
-        raise ConfigError(f"video source {path}: no frame could be decoded")
+        raise SourceError("video", path, "no frame could be decoded")
     return images

@@ -20,7 +20,7 @@ import cv2
 import h5py
 import numpy as np
 
-from scalelab.errors import ConfigError
+from scalelab.errors import SourceError
 from scalelab.load.codec import encode_frame
 from scalelab.load.config import Hdf5Spec
 from scalelab.load.frames import FrameSource
@@ -40,17 +40,22 @@ class Hdf5Source(FrameSource):
         super().__init__(encoded, source_id, spec.corrupt_fraction, spec.seed)
 
 
+def probe_hdf5(spec: Hdf5Spec, base_dir: Path | str | None = None) -> None:
+    """The recording opens and holds at least one enabled frame of the sensor."""
+    read_sensor(resolve_path(spec.path, base_dir), spec.sensor, 1, spec.color_order)
+
+
 def read_sensor(
     path: Path, sensor: str, max_frames: int, color_order: str = "rgb"
 ) -> list[np.ndarray]:
     """Up to `max_frames` enabled frames of `sensor`, BGR (or single-channel) uint8."""
     if not path.is_file():
-        raise ConfigError(f"hdf5 source {path}: no such file")
+        raise SourceError("hdf5", path, "no such file")
     try:
         with h5py.File(path, "r") as file:
             return _read_enabled(file, path, sensor, max_frames, color_order)
     except OSError as e:
-        raise ConfigError(f"hdf5 source {path}: not a readable HDF5 file ({e})") from e
+        raise SourceError("hdf5", path, f"not a readable HDF5 file ({e})") from e
 
 
 def _read_enabled(
@@ -61,7 +66,7 @@ def _read_enabled(
     enabled = _enabled(file, path, sensor, n_frames)
     indices = np.flatnonzero(enabled)[:max_frames]
     if len(indices) == 0:
-        raise ConfigError(f"hdf5 source {path}: no enabled frame for sensor {sensor!r}")
+        raise SourceError("hdf5", path, f"no enabled frame for sensor {sensor!r}", "sensor")
     return [_to_bgr(np.asarray(frames[int(i)]), color_order) for i in indices]
 
 
@@ -70,13 +75,15 @@ def _frames_dataset(file: h5py.File, path: Path, sensor: str) -> h5py.Dataset:
     if not isinstance(frames, h5py.Dataset):
         group = file.get("sensors")
         known = ", ".join(group.keys()) if isinstance(group, h5py.Group) else "no 'sensors' group"
-        raise ConfigError(f"hdf5 source {path}: no dataset 'sensors/{sensor}' (found: {known})")
+        reason = f"no dataset 'sensors/{sensor}' (found: {known})"
+        raise SourceError("hdf5", path, reason, "sensor")
     shape_ok = frames.ndim == 3 or (frames.ndim == 4 and frames.shape[3] in (1, 3, 4))
     if frames.dtype != np.uint8 or not shape_ok:
-        raise ConfigError(
-            f"hdf5 source {path}: 'sensors/{sensor}' is {frames.dtype} {frames.shape}, "
+        reason = (
+            f"'sensors/{sensor}' is {frames.dtype} {frames.shape}, "
             "expected uint8 N x H x W or N x H x W x C with C in 1, 3, 4"
         )
+        raise SourceError("hdf5", path, reason, "sensor")
     return frames
 
 
@@ -90,11 +97,10 @@ def _frame_count(file: h5py.File, path: Path, stored: int) -> int:
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         n_frames = int(json.loads(text)["n_frames"])
     except (ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"hdf5 source {path}: metadata is not JSON with n_frames ({e})") from e
+        raise SourceError("hdf5", path, f"metadata is not JSON with n_frames ({e})") from e
     if not 0 <= n_frames <= stored:
-        raise ConfigError(
-            f"hdf5 source {path}: metadata says {n_frames} frames but {stored} are stored"
-        )
+        reason = f"metadata says {n_frames} frames but {stored} are stored"
+        raise SourceError("hdf5", path, reason)
     return n_frames
 
 
@@ -103,13 +109,11 @@ def _enabled(file: h5py.File, path: Path, sensor: str, n_frames: int) -> np.ndar
     if flags is None:
         return np.ones(n_frames, dtype=bool)
     if not isinstance(flags, h5py.Dataset):
-        raise ConfigError(f"hdf5 source {path}: 'is_enabled/{sensor}' is not a dataset")
+        raise SourceError("hdf5", path, f"'is_enabled/{sensor}' is not a dataset", "sensor")
     values = np.asarray(flags[()]).astype(bool).ravel()
     if len(values) < n_frames:
-        raise ConfigError(
-            f"hdf5 source {path}: 'is_enabled/{sensor}' has {len(values)} flags "
-            f"for {n_frames} frames"
-        )
+        reason = f"'is_enabled/{sensor}' has {len(values)} flags for {n_frames} frames"
+        raise SourceError("hdf5", path, reason, "sensor")
     return values[:n_frames]
 
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scalelab.load.config import SourceSpec
-from scalelab.load.files import DirectorySource, VideoSource
+from scalelab.load.files import DirectorySource, VideoSource, probe_directory, probe_video
 from scalelab.load.frames import CORRUPT_MAGIC, FrameSource, corrupt_bytes
-from scalelab.load.hdf5 import Hdf5Source
+from scalelab.load.hdf5 import Hdf5Source, probe_hdf5
 from scalelab.load.synthetic import SyntheticSource
 
 SOURCES: dict[str, Callable[..., FrameSource]] = {
@@ -25,10 +25,29 @@ SOURCES: dict[str, Callable[..., FrameSource]] = {
 """Frame source classes keyed by the spec's `kind`; each takes (spec, base_dir)."""
 
 
+PROBES: dict[str, Callable[..., None]] = {
+    "synthetic": lambda spec, base_dir: None,
+    "directory": probe_directory,
+    "video": probe_video,
+    "hdf5": probe_hdf5,
+}
+"""Quick checks that a source can give frames, keyed like SOURCES; each raises SourceError."""
+
+
 def make_source(spec: SourceSpec, base_dir: Path | str | None = None) -> FrameSource:
     """The source for a `source:` spec; relative paths resolve against `base_dir`."""
     source: FrameSource = SOURCES[spec.kind](spec, base_dir)
     return source
+
+
+def probe_source(spec: SourceSpec, base_dir: Path | str | None = None) -> None:
+    """Check, without reading every frame, that `make_source` would succeed.
+
+    Building a source reads up to `max_frames` files; this opens the path and
+    decodes a few frames with the same code, so a bad path fails `validate`
+    and `run` in milliseconds instead of after the stack has started.
+    """
+    PROBES[spec.kind](spec, base_dir)
 
 
 __all__ = [
@@ -41,4 +60,5 @@ __all__ = [
     "VideoSource",
     "corrupt_bytes",
     "make_source",
+    "probe_source",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from scalelab.errors import SpecProblem
+from scalelab.errors import SourceError, SpecProblem
+from scalelab.load.sources import probe_source
 from scalelab.spec.models import ExperimentSpec
 
 Check = Callable[[ExperimentSpec], list[SpecProblem]]
@@ -75,12 +76,28 @@ def check_faults_leave_a_worker(spec: ExperimentSpec) -> list[SpecProblem]:
     return problems
 
 
+def check_source_readable(spec: ExperimentSpec) -> list[SpecProblem]:
+    """A file source must give frames, found out now rather than after the stack is up.
+
+    Only on the local platform: a cluster's pods read paths inside their image
+    or volumes, which this machine cannot see.
+    """
+    if spec.platform.kind != "local":
+        return []
+    try:
+        probe_source(spec.source, spec.base_dir)
+    except SourceError as error:
+        return [SpecProblem(f"source.{error.field}", error.reason, value=str(error.path))]
+    return []
+
+
 CHECKS: list[Check] = [
     check_partitions_cover_workers,
     check_imgsz_multiple_of_32,
     check_replication_local,
     check_distinct_topics,
     check_faults_leave_a_worker,
+    check_source_readable,
 ]
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from scalelab.errors import SpecError, SpecProblem
 from scalelab.spec.checks import run_checks
@@ -22,12 +23,33 @@ from scalelab.spec.models import ExperimentSpec
 
 OVERRIDE_SOURCE = "--set"
 
+MAX_SPEC_BYTES = 256 * 1024
+"""Largest spec file (or `--set` value) read. A real spec is a few kB; the YAML parser
+costs about 15 s of CPU per MB of dense YAML, so this bound keeps any spec that is read
+to a few seconds."""
+
+MAX_VALUES = 100_000
+"""Most values (mappings, lists, scalars) a spec may hold once its YAML aliases are expanded."""
+
+MAX_TEXT = 4 * MAX_SPEC_BYTES
+"""Most characters of text a spec may hold once its YAML aliases are expanded."""
+
+MAX_DEPTH = 32
+"""Deepest nesting of a spec; the real ones nest four levels."""
+
 
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec:
-    """Parse, override, validate and check a spec file; raise SpecError listing every problem."""
+    """Parse, override, validate and check a spec file; raise SpecError listing every problem.
+
+    The input is untrusted: bytes that are not UTF-8, YAML that does not parse,
+    Python tags, recursive aliases and alias bombs (billion laughs) all end as
+    a SpecError naming the file (or `--set`), the line and the field, before
+    anything expands them.
+    """
     path = Path(path)
     tree = _read_yaml(path)
     overridden = apply_overrides(tree, overrides)
+    _refuse_expansion(tree, path, overridden)
     spec = _validate(tree, path, overridden)
     problems = run_checks(spec)
     if problems:
@@ -43,19 +65,68 @@ def load_resolved(path: Path, base_dir: Path | None = None) -> ExperimentSpec:
 
 
 def _read_yaml(path: Path) -> CommentedMap:
-    if not path.is_file():
-        raise SpecError([SpecProblem("", f"spec file not found: {path}")])
+    text = _read_text(path)
     try:
-        tree = YAML(typ="rt").load(path.read_text())
-    except MarkedYAMLError as err:
-        mark = err.problem_mark
-        line = mark.line + 1 if mark is not None else None
-        raise SpecError(
-            [SpecProblem("", f"not valid YAML: {err.problem}", str(path), line)]
-        ) from err
+        tree = _parse_yaml(text, "rt")
+    except _YamlFailure as failure:
+        raise SpecError([SpecProblem("", failure.message, str(path), failure.line)]) from failure
     if not isinstance(tree, CommentedMap):
         raise SpecError([SpecProblem("", "a spec must be a YAML mapping", str(path), 1)])
     return tree
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; too large or undecodable is a problem at its line."""
+    if not path.is_file():
+        raise SpecError([SpecProblem("", f"spec file not found: {path}")])
+    size = path.stat().st_size
+    if size > MAX_SPEC_BYTES:
+        message = f"spec is {size:,} bytes, more than the {MAX_SPEC_BYTES:,} bytes allowed"
+        raise SpecError([SpecProblem("", message, str(path))])
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise SpecError([SpecProblem("", f"cannot read: {err.strerror}", str(path))]) from err
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        byte = data[err.start : err.start + 1].hex()
+        message = f"not UTF-8 text: byte 0x{byte} at column {column} (save the file as UTF-8)"
+        raise SpecError([SpecProblem("", message, str(path), line)]) from err
+
+
+class _YamlFailure(Exception):
+    """YAML that does not load: the reason and, where the parser knows it, the 1-based line."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def _parse_yaml(text: str, typ: str) -> Any:
+    """Load YAML without ever running Python tags (rt and safe construct plain data only)."""
+    try:
+        return YAML(typ=typ).load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise _YamlFailure(f"not valid YAML: {err.problem or err.context}", line) from err
+    except ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1
+        code = err.character if isinstance(err.character, int) else ord(err.character)
+        raise _YamlFailure(f"not valid YAML: {err.reason} (#x{code:04x})", line) from err
+    except YAMLError as err:
+        raise _YamlFailure(f"not valid YAML: {err}") from err
+    except RecursionError as err:
+        raise _YamlFailure(f"not valid YAML: nested deeper than {MAX_DEPTH} levels") from err
+    except TypeError as err:  # ruamel's round-trip mappings cannot hold a list as a key
+        raise _YamlFailure(f"not valid YAML: a key must be a plain value ({err})") from err
+    except (ValueError, OverflowError) as err:  # e.g. an integer of more than 4300 digits
+        reason = str(err).split(";")[0]  # not Python's advice to raise its own limit
+        raise _YamlFailure(f"not valid YAML: {reason}") from err
 
 
 def apply_overrides(tree: CommentedMap, overrides: Iterable[str]) -> set[str]:
@@ -65,24 +136,105 @@ def apply_overrides(tree: CommentedMap, overrides: Iterable[str]) -> set[str]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise SpecError([SpecProblem(item, "--set expects key.path=value", OVERRIDE_SOURCE)])
-        value = YAML(typ="safe").load(io.StringIO(raw)) if raw else ""
-        _set_path(tree, key.split("."), value, item)
+        _set_path(tree, key.split("."), _override_value(key, raw), item)
         applied.add(key)
     return applied
 
 
+def _override_value(key: str, raw: str) -> Any:
+    """The value of one `--set key=raw`, parsed as YAML like the file itself."""
+    if len(raw) > MAX_SPEC_BYTES:
+        message = f"value is {len(raw):,} characters, more than the {MAX_SPEC_BYTES:,} allowed"
+        raise SpecError([SpecProblem(key, message, OVERRIDE_SOURCE)])
+    if not raw:
+        return ""
+    try:
+        return _parse_yaml(raw, "safe")
+    except _YamlFailure as failure:
+        shown = raw if len(raw) <= 80 else raw[:77] + "..."
+        raise SpecError(
+            [SpecProblem(key, failure.message, OVERRIDE_SOURCE, value=shown)]
+        ) from failure
+
+
 def _set_path(tree: CommentedMap, keys: list[str], value: Any, item: str) -> None:
+    """Set the value at `keys`, creating missing sections; list items go by their index."""
     node: Any = tree
-    for depth, key in enumerate(keys[:-1]):
-        child = node.get(key) if isinstance(node, dict) else None
-        if child is None:
-            child = CommentedMap()
-            node[key] = child
-        if not isinstance(child, dict):
-            where = ".".join(keys[: depth + 1])
-            raise SpecError([SpecProblem(where, f"is not a section, cannot apply {item}")])
+    for depth, key in enumerate(keys):
+        where = ".".join(keys[: depth + 1])
+        if isinstance(node, list) and not (key.isdigit() and int(key) < len(node)):
+            raise _cannot_set(where, "no such list item", item)
+        if depth == len(keys) - 1:
+            node[int(key) if isinstance(node, list) else key] = value
+            return
+        child = node[int(key)] if isinstance(node, list) else node.get(key)
+        if child is None and isinstance(node, dict):
+            child = node[key] = CommentedMap()
+        if not isinstance(child, dict | list):
+            raise _cannot_set(where, "is not a section", item)
         node = child
-    node[keys[-1]] = value
+
+
+def _cannot_set(where: str, reason: str, item: str) -> SpecError:
+    return SpecError([SpecProblem(where, f"{reason}, cannot apply {item}", OVERRIDE_SOURCE)])
+
+
+class _Expansion:
+    """Walks the parsed tree as pydantic would see it, aliases expanded, within budgets.
+
+    A YAML alias is a reference to an earlier node: nine nested lists of nine
+    aliases are a few hundred bytes that expand to 10^9 values (billion
+    laughs), and an alias inside its own anchor expands forever. The walk
+    counts what expansion would produce and stops at the first budget it
+    exceeds, so the refusal costs at most MAX_VALUES steps.
+    """
+
+    def __init__(self) -> None:
+        self.values = 0
+        self.text = 0
+        self.open: set[int] = set()
+
+    def visit(self, node: Any, keys: list[str]) -> None:
+        self._count(node, keys)
+        if not isinstance(node, dict | list | tuple | set):
+            return
+        if id(node) in self.open:
+            raise _Refused(keys, "refers to itself (a recursive YAML alias)")
+        if len(keys) >= MAX_DEPTH:
+            raise _Refused(keys, f"nested deeper than {MAX_DEPTH} levels")
+        self.open.add(id(node))
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            self.visit(key, keys)  # a complex key (`? [*a, *a]`) expands like a value
+            self.visit(child, [*keys, str(key)])
+        self.open.discard(id(node))
+
+    def _count(self, node: Any, keys: list[str]) -> None:
+        self.values += 1
+        if isinstance(node, str):
+            self.text += len(node)
+        if self.values > MAX_VALUES:
+            message = f"expands to more than {MAX_VALUES:,} values (YAML aliases?); refused"
+            raise _Refused(keys[:1], message)
+        if self.text > MAX_TEXT:
+            message = f"expands to more than {MAX_TEXT:,} characters (YAML aliases?); refused"
+            raise _Refused(keys[:1], message)
+
+
+class _Refused(Exception):
+    def __init__(self, keys: list[str], message: str):
+        super().__init__(message)
+        self.keys = keys
+        self.message = message
+
+
+def _refuse_expansion(tree: CommentedMap, path: Path, overridden: set[str]) -> None:
+    """Refuse a spec whose aliases expand too far, or forever, before anything expands it."""
+    try:
+        _Expansion().visit(tree, [])
+    except _Refused as refused:
+        problem = SpecProblem(".".join(refused.keys), refused.message)
+        raise SpecError([_locate(problem, tree, path, overridden)]) from refused
 
 
 def _validate(tree: CommentedMap, path: Path, overridden: set[str]) -> ExperimentSpec:
@@ -130,7 +282,8 @@ def _locate(
 
 
 def _mark_override(problem: SpecProblem, overridden: set[str]) -> SpecProblem:
-    if problem.path in overridden:
+    """A problem at or under a `--set` key is blamed on `--set`, not on the file's line."""
+    if any(problem.path == key or problem.path.startswith(key + ".") for key in overridden):
         return SpecProblem(problem.path, problem.message, OVERRIDE_SOURCE, None, problem.value)
     return problem
 

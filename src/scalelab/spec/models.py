@@ -7,7 +7,7 @@ monitoring, workload) and how it is driven (source, load, slo, repetitions).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -183,3 +183,15 @@ class ExperimentSpec(Section):
     base_dir: Path | None = Field(
         None, exclude=True, description="Directory of the spec file (relative paths resolve here)."
     )
+
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """The spec's JSON Schema in standard Draft 2020-12 keywords, for editors and validators.
+
+    Durations accept the same numbers and unit strings as the loader, so every
+    spec in `examples/` validates against it with a stock validator.
+    """
+    return {"$schema": JSON_SCHEMA_DIALECT, **ExperimentSpec.model_json_schema()}
