@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,3 +90,40 @@ def test_free_ports_are_distinct() -> None:
     ports = {choose_port("x", 0, taken) for _ in range(5)}
     assert len(ports) == 5 and ports == taken
     assert 0 < free_port() < 65536
+
+
+def test_child_that_ignores_sigterm_still_dies_with_its_parent(tmp_path: Path) -> None:
+    """The death signal is SIGKILL: a child stuck in its SIGTERM handler cannot outlive us."""
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from scalelab.platform.process import ManagedProcess, ProcessSpec\n"
+        f"code = {STUBBORN!r}\n"
+        f"spec = ProcessSpec('c', [sys.executable, '-c', code], Path(r'{tmp_path}') / 'c.log')\n"
+        f"p = ManagedProcess(spec, Path(r'{tmp_path}') / 'pids', 'r', detached=False)\n"
+        "p.start(); print(p.pid, flush=True); time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    time.sleep(0.5)  # the child has installed its SIGTERM handler
+    parent.kill()
+    parent.wait()
+    try:
+        assert wait_until(lambda: not _alive(child), timeout=10)
+    finally:
+        if _alive(child):
+            psutil.Process(child).kill()
+
+
+def test_kill_from_another_thread_stops_a_stubborn_child_at_once(tmp_path: Path) -> None:
+    """A forced teardown: `kill` (any thread) SIGKILLs, `stop` then reaps without waiting."""
+    proc = start(tmp_path, STUBBORN)
+    time.sleep(0.3)
+    killer = threading.Thread(target=proc.kill)
+    killer.start()
+    killer.join()
+    assert wait_until(lambda: not _alive(proc.pid), timeout=5)
+    proc.stop(timeout=60)
+    assert proc.exit_code() == -signal.SIGKILL
+    assert not (tmp_path / "pids" / "child.json").exists()

@@ -82,3 +82,11 @@ class Platform(ABC):
     @abstractmethod
     def teardown(self) -> None:
         """Stop everything this platform started; never leaves a process behind."""
+
+    def force_stop(self) -> None:
+        """Kill whatever still runs, now (a second Ctrl-C); `teardown` still follows.
+
+        Called from a thread other than the one tearing down, so it only sends signals.
+        Platforms that cannot stop faster than their teardown keep this default.
+        """
+        return None

@@ -3,9 +3,13 @@
 Children run in their own session so that a Ctrl-C in the terminal reaches
 scalelab alone, which then tears down in order (export before Prometheus
 stops). For runs that must not outlive scalelab, the child also asks the
-kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG), so even a
-SIGKILLed scalelab leaves nothing behind; `scalelab reset` handles the rest
-through the pid files.
+kernel for a death signal when its parent dies (PR_SET_PDEATHSIG), so even a
+SIGKILLed scalelab leaves nothing behind. The death signal is SIGKILL unless
+the process spec says otherwise: a child that handles SIGTERM gracefully may
+block in that handler (a Kafka producer flushing to a broker that died with
+scalelab), and nobody is left to follow up with SIGKILL. Prometheus and the
+broker keep SIGTERM, which they handle promptly and which keeps their
+storage clean. `scalelab reset` handles the rest through the pid files.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class ProcessSpec:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     ports: dict[str, int] = field(default_factory=dict)
+    death_signal: signal.Signals = signal.SIGKILL
 
 
 @dataclass
@@ -70,9 +75,21 @@ class PidFile:
             return None
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent(death_signal: signal.Signals) -> Callable[[], None]:
+    """A preexec hook (runs in the child between fork and exec) that arms the death signal.
+
+    The death signal follows the thread that forked, and it is not sent if the parent
+    died before prctl ran: the hook checks the parent is still the one that forked it.
+    """
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)  # loaded before fork, not in the child
+    parent = os.getpid()
+
+    def arm() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, int(death_signal))
+        if os.getppid() != parent:
+            os.kill(os.getpid(), death_signal)
+
+    return arm
 
 
 class ManagedProcess:
@@ -88,7 +105,7 @@ class ManagedProcess:
 
     def start(self) -> None:
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        preexec: Callable[[], None] | None = None if self.detached else _die_with_parent
+        preexec = None if self.detached else _die_with_parent(self.spec.death_signal)
         with open(self.spec.log_path, "ab") as log:
             self.popen = subprocess.Popen(
                 self.spec.argv,
@@ -130,6 +147,15 @@ class ManagedProcess:
     def log_tail(self, lines: int = 20) -> str:
         return tail(self.spec.log_path, lines)
 
+    def kill(self) -> None:
+        """SIGKILL the process group now (a forced teardown); `stop` still reaps it.
+
+        Reads only `returncode` (no wait), so it is safe from a thread other than the one
+        that reaps the process; a reaped process is left alone, its pid may be reused.
+        """
+        if self.popen is not None and self.popen.returncode is None:
+            kill_group(self.popen.pid)
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM the process group, wait, then SIGKILL; always removes the pid file."""
         if self.popen is not None and self.popen.poll() is None:
@@ -143,6 +169,11 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.popen.pid, signal.SIGKILL)  # whatever the leader left in its group
         self.pid_path.unlink(missing_ok=True)
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL a process group at once (a forced teardown); safe to call from any thread."""
+    _signal_group(pid, signal.SIGKILL)
 
 
 def terminate_group(pid: int, timeout: float = STOP_TIMEOUT) -> None:

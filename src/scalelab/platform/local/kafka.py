@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import signal
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -101,7 +102,10 @@ def _cluster_id() -> str:
 def broker_process(
     ports: BrokerPorts, work_dir: Path, data_dir: Path, heap_mb: int, retention_s: float, log: Path
 ) -> ProcessSpec:
-    """Write the config, format storage if needed, and describe the broker's java process."""
+    """Write the config, format storage if needed, and describe the broker's java process.
+
+    `work_dir` belongs to this run alone (two runs must never share server.properties).
+    """
     lib = kafka_jars()
     work_dir.mkdir(parents=True, exist_ok=True)
     config = work_dir / "server.properties"
@@ -116,4 +120,5 @@ def broker_process(
         argv=argv,
         log_path=log,
         ports={"client": ports.client, "controller": ports.controller, "metrics": ports.metrics},
+        death_signal=signal.SIGTERM,  # a clean shutdown keeps `reuse` storage consistent
     )

@@ -31,6 +31,7 @@ class LocalPlatform(Platform):
         self.spec = spec
         self.run_id = run_id
         self.logs = run_dir / "logs"
+        self.config = run_dir / "config"
         self.state = state_dir
         self.detached = detached
         self.processes: dict[str, ManagedProcess] = {}
@@ -68,7 +69,7 @@ class LocalPlatform(Platform):
         )
         spec = kafka.broker_process(
             broker_ports,
-            work_dir=self.state / "kafka" / "config",
+            work_dir=self.config,
             data_dir=self._kafka_data_dir(),
             heap_mb=self.spec.broker.heap_mb,
             retention_s=self.spec.broker.retention,
@@ -87,19 +88,18 @@ class LocalPlatform(Platform):
 
     def _start_prometheus(self, fixed: int) -> str:
         port = choose_port("prometheus", fixed, self.taken_ports)
-        work = self.state / "prometheus"
-        work.mkdir(parents=True, exist_ok=True)
-        targets_file = work / "targets.json"
+        self.config.mkdir(parents=True, exist_ok=True)
+        targets_file = self.config / "targets.json"
         self.targets["prometheus"] = (port, {"role": "monitoring", "run_id": self.run_id})
         prometheus.write_targets(targets_file, self.targets)
-        config = work / "prometheus.yml"
+        config = self.config / "prometheus.yml"
         config.write_text(
             prometheus.prometheus_config(self.spec.monitoring.scrape_interval, targets_file)
         )
         spec = prometheus.prometheus_process(
             port,
             config,
-            work / "data",
+            self.state / "prometheus" / "data",  # kept across runs, for re-export
             self.spec.monitoring.retention,
             self.logs / "prometheus.log",
         )
@@ -150,7 +150,7 @@ class LocalPlatform(Platform):
         self._launch(spec)
         if launch.scrape:
             self.targets[launch.name] = (port, {"role": launch.role, "run_id": self.run_id})
-            prometheus.write_targets(self.state / "prometheus" / "targets.json", self.targets)
+            prometheus.write_targets(self.config / "targets.json", self.targets)
 
     def stop_component(self, name: str, timeout: float = 30.0) -> int | None:
         proc = self.processes.get(name)
@@ -196,6 +196,11 @@ class LocalPlatform(Platform):
         proc.start()
 
     # -- teardown -------------------------------------------------------------------------
+    def force_stop(self) -> None:
+        """SIGKILL every process group still running (a second Ctrl-C)."""
+        for proc in list(self.processes.values()):
+            proc.kill()
+
     def teardown(self) -> None:
         """Stop components first, then Prometheus, the broker and the node exporter."""
         order = _teardown_order(list(self.processes))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -80,7 +81,15 @@ def prometheus_process(
         f"--web.listen-address=127.0.0.1:{port}",
         "--log.level=warn",
     ]
-    return ProcessSpec(name="prometheus", argv=argv, log_path=log, ports={"http": port})
+    # SIGTERM when scalelab dies: Prometheus stops in well under a second and keeps its TSDB
+    # consistent for a later `scalelab export`.
+    return ProcessSpec(
+        name="prometheus",
+        argv=argv,
+        log_path=log,
+        ports={"http": port},
+        death_signal=signal.SIGTERM,
+    )
 
 
 def node_exporter_process(port: int, log: Path) -> ProcessSpec:
