@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from scalelab.cli.common import PlatformOption, SetOption, console, handle_errors, with_platform
 from scalelab.cli.summary_view import print_summary
-from scalelab.run.runner import run_experiment
 from scalelab.run.record import RunRecord
+from scalelab.run.runner import run_experiment
 from scalelab.spec.loader import load_spec
 
 
@@ -39,8 +40,25 @@ def run(
 
 
 def _report(record: RunRecord, run_dir: Path) -> None:
-    print_summary(console, run_dir)
+    """The summary (or, for a run that ended early, the phases it reached), status, errors."""
+    if (run_dir / "summary.json").is_file():
+        print_summary(console, run_dir)
+    else:
+        console.print(f"no summary: the run ended early; phases: {_phases(record)}")
     colour = {"succeeded": "green", "aborted": "yellow"}.get(record.status, "red")
     console.print(f"[{colour}]{record.status}[/{colour}] run {record.id}  →  {run_dir}")
     for error in record.errors:
-        console.print(f"[red]error[/red] {error.get('component', '')} {error['message']}")
+        console.print(
+            f"[red]error[/red] {error.get('component', '')} {escape(error['message'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _phases(record: RunRecord) -> str:
+    spans = []
+    for phase in record.phases:
+        window = record.window(phase.name)
+        took = f" {(window[1] - window[0]).total_seconds():.1f} s" if window else " (cut short)"
+        spans.append(phase.name + took)
+    return ", ".join(spans) or "none"

@@ -74,9 +74,12 @@ def _since(started: str) -> str:
 
 @handle_errors
 def reset() -> None:
-    """Remove whatever an earlier run left: processes, pid files, stale broker storage."""
-    stopped = stack.reset()
+    """Remove whatever an earlier run left: processes, pid files, stale broker storage,
+    and close the records of runs whose scalelab is gone (marked aborted, with why)."""
+    stopped, closed = stack.reset()
     for proc in stopped:
         how = "stopped" if proc.alive else "removed stale pid file of"
         console.print(f"{how} {proc.name} (pid {proc.pid}, run {proc.run_id})")
+    for run_id in closed:
+        console.print(f"closed the record of run {run_id} as aborted")
     console.print("[green]clean[/green]")

@@ -2,10 +2,14 @@
 
 It is written when the run starts and again in a `finally`, so a failed or
 interrupted run still leaves its record next to whatever data it produced.
+`owner` names the scalelab process that runs it: a `running` record whose
+owner is gone was orphaned (scalelab was killed) and `scalelab reset`
+closes it.
 """
 
 from __future__ import annotations
 
+import errno as errno_codes
 import hashlib
 import json
 import os
@@ -22,6 +26,7 @@ from typing import Any, Literal
 import psutil
 
 import scalelab
+from scalelab.errors import ScalelabError
 
 Status = Literal["running", "succeeded", "failed", "aborted"]
 
@@ -64,6 +69,7 @@ class RunRecord:
     warnings: list[str] = field(default_factory=list)
     events: list[dict[str, str]] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
+    owner: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
     def phase(self, name: str, on_change: Callable[[], None] | None = None) -> Iterator[Phase]:
@@ -98,6 +104,23 @@ class RunRecord:
             event["component"] = component
         self.events.append(event)
 
+    def claim(self) -> None:
+        """Name this process as the run's owner (pid and start time, against pid reuse)."""
+        me = psutil.Process()
+        self.owner = {"pid": me.pid, "create_time": me.create_time(), "host": platform.node()}
+
+    def owner_alive(self) -> bool:
+        """Whether the process that runs this record still exists (False when none is named)."""
+        pid, created = self.owner.get("pid"), self.owner.get("create_time")
+        if pid is None or created is None or self.owner.get("host") != platform.node():
+            return False
+        try:
+            proc = psutil.Process(int(pid))
+            same = abs(proc.create_time() - float(created)) < 1.0
+            return same and proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
     def finish(self, status: Status) -> None:
         self.status = status
         self.ended = rfc3339(utc_now())
@@ -113,6 +136,17 @@ class RunRecord:
         data = json.loads((run_dir / "run.json").read_text())
         data["phases"] = [Phase(**p) for p in data.get("phases", [])]
         return cls(**data)
+
+
+class RunDirError(ScalelabError):
+    """The run directory (or a file in it) cannot be written: names the path and the errno."""
+
+    def __init__(self, path: Path, error: OSError):
+        self.path = path
+        self.errno = error.errno
+        self.strerror = error.strerror or str(error)
+        code = errno_codes.errorcode.get(error.errno or 0, "?")
+        super().__init__(f"cannot write {path}: {self.strerror} (errno {self.errno} {code})")
 
 
 def new_run_id(name: str, resolved_spec: str, moment: datetime | None = None) -> str:

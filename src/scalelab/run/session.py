@@ -5,13 +5,25 @@ succeeded; a ScalelabError marks it failed with the error's data; Ctrl-C
 (or SIGTERM) marks it aborted. Whatever happens, everything started is torn
 down (unless the stack was brought up to stay, with `scalelab up`) and
 run.json is written in the `finally`.
+
+Signals follow `Interrupts`: the first one while the run goes on aborts it;
+signals during teardown never cut the teardown short, they mark the run
+aborted; a second signal forces (SIGKILL what is left, skip the waits).
+Teardown never depends on writing: a record that cannot be saved is kept in
+memory, and the run fails with the path and errno once everything is stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import os
 import signal
+import sys
+import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -19,14 +31,128 @@ from scalelab import paths
 from scalelab.errors import ComponentError, ScalelabError
 from scalelab.platform.base import Endpoints
 from scalelab.platform.registry import make_platform
-from scalelab.run.record import RunRecord, base_versions, git_commit, host_info, new_run_id
-from scalelab.run.stack import STACK_FILE, pid_files
+from scalelab.run.record import (
+    RunDirError,
+    RunRecord,
+    base_versions,
+    git_commit,
+    host_info,
+    new_run_id,
+)
+from scalelab.run.stack import (
+    STACK_FILE,
+    StackLock,
+    StackRunningError,
+    refuse_if_running,
+)
 from scalelab.spec.loader import dump_spec
 from scalelab.spec.models import ExperimentSpec
 
+__all__ = ["FORCED_EXIT_S", "Interrupts", "RunSession", "StackRunningError", "refuse_if_running"]
+
+FORCED_EXIT_S = 15.0
+"""After a forced stop, how long the main thread gets to finish before the process exits."""
+
+
+class Interrupts:
+    """Ctrl-C, SIGTERM and SIGHUP for one run, from its start to the end of its analysis.
+
+    The first signal while `raising` raises KeyboardInterrupt in the main thread (the run is
+    aborted and torn down in order). Later signals, and any signal while not `raising`
+    (teardown), are only recorded. The second signal forces: `on_force` callbacks SIGKILL
+    what is left, and export and analysis are skipped. A thread reads the signals from the
+    wakeup fd, so this works even while the main thread is stuck in native code (a Kafka
+    client's destructor waiting for a broker that is gone): if the main thread has not
+    finished `FORCED_EXIT_S` after the force, `on_abandon` runs and the process exits 130.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.raising = True
+        self.forced = threading.Event()
+        self.finished = threading.Event()
+        self.on_force: list[Callable[[], None]] = []
+        self.on_abandon: list[Callable[[], None]] = []
+        self._raised = False
+        self._previous: dict[int, object] = {}
+        self._previous_fd = -1
+        self._pipe: tuple[int, int] | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Interrupts:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        self._pipe = (read_fd, write_fd)
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        self._previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        self._thread = threading.Thread(target=self._watch, name="scalelab-signals", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finished.set()
+        signal.set_wakeup_fd(self._previous_fd)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        assert self._pipe is not None and self._thread is not None
+        os.close(self._pipe[1])  # the watcher reads end-of-file and stops
+        self._thread.join(timeout=FORCED_EXIT_S + 5)
+        os.close(self._pipe[0])
+
+    def arm(self) -> None:
+        """Let the next signal raise KeyboardInterrupt again (around work that may be cut)."""
+        self.raising, self._raised = True, False
+
+    def shield(self) -> None:
+        """From now on signals are recorded, never raised (teardown must finish)."""
+        self.raising = False
+
+    def summary(self) -> str:
+        return ", ".join(self.received) or "a signal"
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.raising and not self._raised:
+            self._raised = True
+            raise KeyboardInterrupt
+
+    def _watch(self) -> None:
+        assert self._pipe is not None
+        while data := os.read(self._pipe[0], 64):
+            for signum in data:
+                self.received.append(_signal_name(signum))
+                if len(self.received) >= 2 and not self.forced.is_set():
+                    self._force()
+
+    def _force(self) -> None:
+        self.forced.set()
+        for callback in self.on_force:
+            with contextlib.suppress(Exception):
+                callback()
+        if self.finished.wait(FORCED_EXIT_S):
+            return
+        for callback in self.on_abandon:
+            with contextlib.suppress(Exception):
+                callback()
+        os._exit(130)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
 
 class RunSession:
-    def __init__(self, spec: ExperimentSpec, spec_path: Path | None, detached: bool = False):
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        spec_path: Path | None,
+        detached: bool = False,
+        interrupts: Interrupts | None = None,
+    ):
         self.spec = spec
         self.resolved = dump_spec(spec)
         self.id = new_run_id(spec.name, self.resolved)
@@ -37,22 +163,47 @@ class RunSession:
         self.platform = make_platform(spec, self.id, self.dir, paths.state_dir(), detached)
         self.endpoints: Endpoints | None = None
         self.keep_running = False
+        self.unwritable: RunDirError | None = None
+        self._own_interrupts = interrupts is None
+        self.interrupts = interrupts or Interrupts()
+        self._lock: StackLock | None = None
+        self._save_lock = threading.Lock()
 
     def __enter__(self) -> RunSession:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "spec.yaml").write_text(self.resolved)
+        self._create_dir()
         self.record.host = host_info()
         self.record.versions = base_versions()
+        self.record.claim()
         if self.spec.base_dir:
             self.record.git_commit = git_commit(self.spec.base_dir)
+        if self._own_interrupts:
+            self.interrupts.__enter__()
+        self.interrupts.on_force.append(self.platform.force_stop)
+        self.interrupts.on_abandon.append(self._abandon)
         self.save()
-        self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
         return self
 
+    def _create_dir(self) -> None:
+        """The run directory and its spec; nothing has started yet, so a failure is raised."""
+        target = self.dir
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            target = self.dir / "spec.yaml"
+            target.write_text(self.resolved)
+        except OSError as error:
+            raise RunDirError(target, error) from error
+
     def save(self) -> None:
-        self.record.write(self.dir)
+        """Write run.json; a failure is kept (first one wins) and never raised."""
+        with self._save_lock:
+            try:
+                self.record.write(self.dir)
+            except OSError as error:
+                if self.unwritable is None:
+                    self.unwritable = RunDirError(self.dir / "run.json", error)
 
     def start_stack(self) -> Endpoints:
+        self._lock = StackLock.take(self.id)
         refuse_if_running()
         with self.record.phase("setup", self.save):
             self.endpoints = self.platform.start_infrastructure()
@@ -67,7 +218,8 @@ class RunSession:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.interrupts.shield()
+        _release_frames(tb)
         try:
             self._record_outcome(error)
             if self.keep_running and error is None:
@@ -76,50 +228,73 @@ class RunSession:
                 with self.record.phase("teardown", self.save):
                     self.platform.teardown()
         finally:
-            if self.record.status == "running" and not self.keep_running:
-                self.record.finish("succeeded")
+            self._close_record()
             self.save()
-            signal.signal(signal.SIGINT, previous_sigint)
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            if self._lock is not None:
+                self._lock.release()
+            if self._own_interrupts:
+                self.interrupts.__exit__()
 
     def _record_outcome(self, error: BaseException | None) -> None:
         if error is None:
             return
         if isinstance(error, KeyboardInterrupt):
-            self.record.add_error("aborted", "interrupted (Ctrl-C or SIGTERM)")
+            self.record.add_error("aborted", f"interrupted ({self.interrupts.summary()})")
             self.record.finish("aborted")
         elif isinstance(error, ComponentError):
             message = f"{error.reason}\n{error.log_tail}".strip()
             self.record.add_error(type(error).__name__, message, error.component)
             self.record.finish("failed")
-        elif isinstance(error, ScalelabError):
+        elif isinstance(error, ScalelabError | OSError):
             self.record.add_error(type(error).__name__, str(error))
             self.record.finish("failed")
         else:
             self.record.add_error(type(error).__name__, "".join(traceback.format_exception(error)))
             self.record.finish("failed")
 
+    def _close_record(self) -> None:
+        """Say what happened during teardown: signals, a forced stop, an unwritable record."""
+        if self.interrupts.received and not self._aborted_by_signal():
+            what = f"{self.interrupts.summary()} during teardown; the teardown was finished"
+            if self.record.status == "running":
+                self.record.add_error("aborted", what)
+                self.record.finish("aborted")
+            else:
+                self.record.add_event("interrupt", what)
+        if self.interrupts.forced.is_set():
+            self.record.add_error("aborted", _FORCED)
+        if self.unwritable is not None:
+            self.record.add_error(type(self.unwritable).__name__, str(self.unwritable))
+            if self.record.status in ("running", "succeeded"):
+                self.record.finish("failed")
+        if self.record.status == "running" and not self.keep_running:
+            self.record.finish("succeeded")
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+    def _aborted_by_signal(self) -> bool:
+        return any(e["kind"] == "aborted" for e in self.record.errors)
+
+    def _abandon(self) -> None:
+        """The main thread is stuck after a forced stop: close the record from here, and say so."""
+        self.record.add_error("aborted", _FORCED + f"; exited after {FORCED_EXIT_S:g} s stuck")
+        self.record.finish("aborted")
+        with contextlib.suppress(OSError):
+            self.record.write(self.dir)
+        print(f"\naborted run {self.id} (forced exit)  →  {self.dir}", file=sys.stderr)
 
 
-class StackRunningError(ScalelabError):
-    """Another stack is running from the same state directory (its Prometheus holds the data)."""
-
-    def __init__(self, names: list[str], run_ids: set[str]):
-        self.names = names
-        self.run_ids = run_ids
-        super().__init__(
-            f"a stack is already running here ({', '.join(names)} of run "
-            f"{', '.join(sorted(run_ids))}): stop it with `scalelab down`, or `scalelab reset`"
-        )
+_FORCED = "forced stop (second signal): remaining processes killed, export and analysis skipped"
 
 
-def refuse_if_running() -> None:
-    live = [(path, pid_file) for path, pid_file in pid_files() if pid_file.process() is not None]
-    if live:
-        raise StackRunningError([p.name for _, p in live], {p.run_id for _, p in live})
+def _release_frames(tb: TracebackType | None) -> None:
+    """Free the locals of the frames an exception went through, before the teardown.
+
+    The traceback keeps them alive (an orchestrator and its Kafka clients) until after the
+    broker has stopped; a Kafka client destroyed then waits for a broker that is gone.
+    """
+    if tb is None:
+        return
+    traceback.clear_frames(tb)
+    gc.collect()
 
 
 def write_stack_file(session: RunSession) -> None:

@@ -1,22 +1,88 @@
 """What `status`, `down` and `reset` do with processes a stack left running.
 
 They work from files only (stack.json and the pid files), so they also clean
-up after a scalelab that crashed or was killed.
+up after a scalelab that crashed or was killed. One stack at a time per state
+directory: a run holds an exclusive lock on `stack.lock` for its life (the
+kernel drops it when the process dies, so a killed scalelab never leaves it
+held), and the pid files cover a stack that `scalelab up` left running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from scalelab import paths
+from scalelab.errors import ScalelabError
 from scalelab.platform.process import PidFile, terminate_group
 from scalelab.run.record import Phase, RunRecord, rfc3339, utc_now
 
 STACK_FILE = "stack.json"
+LOCK_FILE = "stack.lock"
+
+
+class StackRunningError(ScalelabError):
+    """Another stack is running from the same state directory (its Prometheus holds the data)."""
+
+    def __init__(self, names: list[str], run_ids: set[str]):
+        self.names = names
+        self.run_ids = run_ids
+        super().__init__(
+            f"a stack is already running here ({', '.join(names)} of run "
+            f"{', '.join(sorted(run_ids))}): stop it with `scalelab down`, or `scalelab reset`"
+        )
+
+
+class StackLock:
+    """The state directory's stack lock (flock), held by one run from setup to teardown."""
+
+    def __init__(self, handle: IO[str]):
+        self.handle = handle
+
+    @classmethod
+    def take(cls, run_id: str) -> StackLock:
+        """Take the lock at once or raise StackRunningError naming the run that holds it."""
+        path = paths.state_dir() / LOCK_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 - held open for the run's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(path)
+            handle.close()
+            pid = holder.get("pid", "?")
+            raise StackRunningError(
+                [f"a run in progress (scalelab pid {pid})"], {str(holder.get("run_id", "?"))}
+            ) from None
+        handle.truncate(0)
+        handle.write(json.dumps({"run_id": run_id, "pid": os.getpid()}))
+        handle.flush()
+        return cls(handle)
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def _lock_holder(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def refuse_if_running() -> None:
+    """Raise StackRunningError if processes of another stack (pid files) are alive."""
+    live = [(path, pid_file) for path, pid_file in pid_files() if pid_file.process() is not None]
+    if live:
+        raise StackRunningError([p.name for _, p in live], {p.run_id for _, p in live})
 
 
 @dataclass
@@ -84,29 +150,68 @@ def bring_down() -> tuple[dict[str, Any] | None, list[ProcessState]]:
     return stack, stopped
 
 
-def reset() -> list[ProcessState]:
-    """Remove whatever earlier runs left: processes, the stack file, stale broker storage."""
+def reset() -> tuple[list[ProcessState], list[str]]:
+    """Remove whatever earlier runs left: processes, the stack file, stale broker storage.
+
+    Returns what was stopped and the ids of the run records it closed: the stack's, and
+    every `running` record whose scalelab is gone (killed, or unable to write its record).
+    """
     stack = read_stack()
+    started = rfc3339(utc_now())
     stopped = stop_processes()
+    closed = []
     if stack is not None:
-        _close_record(Path(stack["run_dir"]), "aborted", rfc3339(utc_now()))
+        if _close_record(Path(stack.get("run_dir", "")), "aborted", started):
+            closed.append(str(stack.get("run_id")))
         (paths.state_dir() / STACK_FILE).unlink(missing_ok=True)
+    closed += close_orphaned_records(started)
     for stale in (paths.state_dir() / "kafka").glob("data-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    return stopped
+    return stopped, closed
 
 
-def _close_record(run_dir: Path, status: str, teardown_start: str) -> None:
+def close_orphaned_records(teardown_start: str) -> list[str]:
+    """Mark `running` records whose owning scalelab no longer exists `aborted`, with why."""
+    root = paths.runs_dir()
+    closed = []
+    for run_dir in sorted(root.iterdir()) if root.is_dir() else []:
+        try:
+            record = RunRecord.read(run_dir)
+        except (OSError, ValueError, TypeError):
+            continue
+        if record.status != "running" or record.owner_alive():
+            continue
+        pid = record.owner.get("pid", "unknown")
+        reason = (
+            f"orphaned: its scalelab (pid {pid}) is gone (killed, or it could not write "
+            "this record); closed by `scalelab reset`"
+        )
+        if _close_record(run_dir, "aborted", teardown_start, reason):
+            closed.append(record.id)
+    return closed
+
+
+def _close_record(
+    run_dir: Path,
+    status: str,
+    teardown_start: str,
+    reason: str = "stopped by `scalelab reset`",
+) -> bool:
+    """Close a record with a teardown phase; False when it is gone or cannot be written."""
     try:
         record = RunRecord.read(run_dir)
     except (OSError, ValueError, TypeError):
-        return
+        return False
     record.phases.append(Phase("teardown", teardown_start, rfc3339(utc_now())))
     if record.status == "running":
         if status == "aborted":
-            record.add_error("aborted", "stopped by `scalelab reset`")
+            record.add_error("aborted", reason)
         record.finish(status)  # type: ignore[arg-type]
-    record.write(run_dir)
+    try:
+        record.write(run_dir)
+    except OSError:
+        return False
+    return True
 
 
 def _remove_fresh_storage(run_id: str) -> None:
