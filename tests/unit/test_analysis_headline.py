@@ -232,6 +232,7 @@ def test_a_killed_workers_partitions_and_recovery_time(tmp_path: Path) -> None:
     assert fault["kind"] == "kill-worker" and fault["component"] == "worker-1"
     assert fault["partitions"] == [1] and fault["t_s"] == 12.0
     assert fault["recovered"] and fault["recovery_s"] == pytest.approx(3.0, abs=0.01)
+    assert re.search(r"kill-worker +│ 12\.0 +│ worker-1 +│ 1 +│ 3 s", printed(run_dir))
     record = json.loads((run_dir / "run.json").read_text())
     del record["events"][0]["component"]  # a record written before events named components
     (run_dir / "run.json").write_text(json.dumps(record))
