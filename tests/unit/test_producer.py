@@ -6,7 +6,7 @@ import itertools
 import threading
 import tracemalloc
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -79,7 +79,7 @@ def run_loop(
     stats = SendStats()
     ctx = SendContext(start_ns, "in", "run-7", "synthetic", clock)
     send_loop(
-        producer,
+        cast(Any, producer),
         schedule,
         frames or itertools.repeat(b"frame"),
         threading.Lock(),
