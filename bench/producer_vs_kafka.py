@@ -46,7 +46,13 @@ from confluent_kafka.admin import AdminClient
 
 from _common import LocalStack, isolated, machine, make_spec, median, run_producer, table, verdict
 from scalelab.components import common
-from scalelab.components.producer import Schedule, SendStats, producer_config, send_loop
+from scalelab.components.producer import (
+    Schedule,
+    SendContext,
+    SendStats,
+    producer_config,
+    send_loop,
+)
 from scalelab.load.sources import make_source
 from scalelab.paths import kafka_lib_dir
 from scalelab.run import kafka_ops
@@ -191,7 +197,7 @@ def diagnose(stack: LocalStack, base: ExperimentSpec, source_spec: dict, n: int)
 
 def _send_loop(producer: Producer, topic: str, source: object, n: int) -> None:
     stats = SendStats()
-    ctx = {"start_ns": time.time_ns(), "topic": topic, "run_id": "bench", "source": "bench"}
+    ctx = SendContext(time.time_ns(), topic, "bench", "bench")
     frames = source.frames()  # type: ignore[attr-defined]
     send_loop(
         producer, Schedule(iter([0.0] * n)), frames, threading.Lock(), ctx, stats, threading.Event()
