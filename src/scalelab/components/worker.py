@@ -1,24 +1,38 @@
 """A YOLO inference worker: input topic → ONNX Runtime → output topic.
 
 Offsets are committed only after the results of a batch are acknowledged by
-the broker (at-least-once). Frames that do not decode go to the dead-letter
-topic with their reason; the worker never dies on bad input. On SIGTERM, and
-when partitions are revoked in a rebalance, the pending batch is finished and
-committed first.
+the broker (at-least-once, see `commits`). Frames that do not decode go to the
+dead-letter topic with their reason; the worker never dies on bad input. On
+SIGTERM, and when partitions are revoked in a rebalance, the pending batch is
+finished and committed first; partitions lost because the group fenced this
+worker (e.g. it was paused past `session.timeout.ms`) are dropped without a
+commit, and the worker rejoins and goes on.
+
+A result the broker refuses stops the worker (exit 1, one log line naming
+the topic and the error): retrying a refusal that librdkafka already retried
+would not succeed (e.g. a result above the topic's `max.message.bytes`), and
+the uncommitted input is redelivered to another member, so the run fails
+visibly instead of silently losing a result.
+
+Shutdown is bounded: every wait for outstanding results shares one
+`SHUTDOWN_BUDGET_S` deadline, so a worker whose broker is gone still exits.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from scalelab.components import common
-from scalelab.components.commits import PendingCommits
+from scalelab.components.commits import DeliveryError, PendingCommits
 from scalelab.components.producer import producer_config
 from scalelab.inference.batching import Batcher
 from scalelab.inference.detector import BatchResult, Detector, FrameFailure, FrameResult
@@ -38,6 +52,18 @@ STAGE = Histogram(
 )
 BUSY = Counter("scalelab_worker_busy_seconds_total", "Time spent processing batches")
 READY = Gauge("scalelab_worker_ready", "1 once the model is loaded and the consumer subscribed")
+
+log = logging.getLogger("scalelab.worker")
+POLL_S = 1.0  # longest consumer poll: delivery reports and SIGTERM are seen at least this often
+FLUSH_TIMEOUT_S = 10.0  # longest wait for a batch's acks when partitions are revoked
+SHUTDOWN_BUDGET_S = 15.0  # longest wait for acks in total once the worker is stopping
+# A member the group no longer counts (fenced) gets these for a commit: its partitions
+# already belong to another member, which re-reads from the last committed offset.
+FENCED = {
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.REBALANCE_IN_PROGRESS,
+}
 
 
 @dataclass
@@ -83,29 +109,91 @@ class Worker:
         self.batcher = batcher
         self.ctx = ctx
         self.pending = PendingCommits()
+        self.deadline: float | None = None  # set once stopping: flushes share this budget
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Finish and commit what we hold before the partitions move to another worker."""
+        """Finish and commit what we hold before the partitions move to another worker;
+        what could not be committed by then is forgotten (the new owner re-reads it)."""
         self.finish()
+        self.pending.forget(partitions)
+
+    def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """The group fenced us and gave these partitions away: do not commit (the broker
+        would refuse, and it could move the new owner's offsets); drop their pending
+        offsets and held frames, which the new owner reads again. We rejoin on next poll."""
+        log.warning("%s: partitions lost (fenced by the group): %s", self.ctx.name, partitions)
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        self.pending.forget(partitions)
+        held = self.batcher.flush()
+        self.process([item for item in held if _key(item[0]) not in lost])
+
+    def stop(self) -> None:
+        """Start the bounded shutdown: from now on every flush shares one deadline."""
+        if self.deadline is None:
+            self.deadline = time.monotonic() + SHUTDOWN_BUDGET_S
 
     def finish(self) -> None:
-        """Process what the batcher holds, wait for every result's ack, commit synchronously."""
-        self.process(self.batcher.flush())
-        self.producer.flush()
+        """Process what the batcher holds (unless a result was refused), wait a bounded time
+        for every result's ack, commit synchronously what is acknowledged."""
+        if self.pending.failure is None:
+            self.process(self.batcher.flush())
+        self.flush_results()
         self.commit_ready(asynchronous=False)
+
+    def flush_results(self) -> int:
+        """Wait for outstanding results; returns (and logs) how many are still undelivered."""
+        timeout = FLUSH_TIMEOUT_S
+        if self.deadline is not None:
+            timeout = max(0.0, self.deadline - time.monotonic())
+        left = int(self.producer.flush(timeout))
+        if left:
+            log.warning(
+                "%s: %d results still undelivered after %.1f s; their input offsets stay "
+                "uncommitted, so the group redelivers them",
+                self.ctx.name,
+                left,
+                timeout,
+            )
+        return left
 
     def commit_ready(self, asynchronous: bool = True) -> None:
         offsets = self.pending.ready()
         if not offsets:
             return
-        if asynchronous:
-            self.consumer.commit(offsets=offsets, asynchronous=True)
-        else:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+        try:
+            if asynchronous:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+                return
+            committed = self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            self._commit_refused(exc)
+            return
+        refused = [tp for tp in committed or [] if tp.error is not None]
+        if refused:
+            self._commit_refused(KafkaException(refused[0].error))
+
+    def _commit_refused(self, exc: KafkaException) -> None:
+        """A refused commit costs duplicates, never a loss: the offsets stay where they were
+        and whoever owns the partitions re-reads from there. A fenced member (paused past
+        the session timeout, or caught in a rebalance) gets UNKNOWN_MEMBER_ID,
+        ILLEGAL_GENERATION or REBALANCE_IN_PROGRESS; it rejoins on its next poll, so
+        crashing here would only turn a pause into a dead worker (as confluent-kafka's
+        cooperative_consumer example does, we catch it and go on)."""
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        why = "fenced by the group" if error and error.code() in FENCED else "commit failed"
+        log.warning("%s: offsets not committed (%s): %s", self.ctx.name, why, exc)
 
     def poll_once(self) -> None:
+        """One step of the loop; raises DeliveryError once a result has been refused.
+
+        The consumer poll is capped at a second so that delivery reports are served (and
+        a refusal noticed before more frames are processed) even while a batch waits.
+        """
         timeout = self.batcher.time_left()
-        message = self.consumer.poll(1.0 if timeout is None else timeout)
+        message = self.consumer.poll(POLL_S if timeout is None else min(timeout, POLL_S))
+        self.producer.poll(0)
+        if self.pending.failure is not None:
+            raise self.pending.failure
         if message is not None and message.error() is None:
             batch = self.batcher.add((message, time.time_ns()))
         else:
@@ -123,6 +211,8 @@ class Worker:
         result = self.detector.detect_batch([m.value() or b"" for m, _ in batch])
         done_ns = time.time_ns()
         delivered = self.pending.add(_next_offsets(batch), len(batch))
+        if result.batch_size:
+            BATCH.observe(result.batch_size)  # once per inference call, not per frame
         for (message, consumed_ns), item in zip(batch, result.items, strict=True):
             if isinstance(item, FrameFailure):
                 self._dead_letter(message, item.reason, delivered)
@@ -147,7 +237,6 @@ class Worker:
             on_delivery=delivered,
         )
         PROCESSED.inc()
-        BATCH.observe(result.batch_size)
         for stage in ("decode", "preprocess", "inference", "postprocess"):
             STAGE.labels(stage).observe(getattr(item.timings, f"{stage}_ns") / 1e9)
 
@@ -200,15 +289,22 @@ def output_record(
     }
 
 
+def _key(message: Message) -> tuple[str, int]:
+    return str(message.topic()), int(message.partition() or 0)
+
+
 def _next_offsets(batch: list[tuple[Message, int]]) -> list[TopicPartition]:
     highest: dict[tuple[str, int], int] = {}
     for message, _ in batch:
-        key = (str(message.topic()), int(message.partition() or 0))
+        key = _key(message)
         highest[key] = max(highest.get(key, -1), int(message.offset() or 0))
     return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
 
 
 def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     parser = common.base_parser("scalelab YOLO worker")
     parser.add_argument("--name", required=True)
     parser.add_argument("--model", required=True, help="path to the .onnx model")
@@ -231,15 +327,35 @@ def main() -> None:
     consumer = Consumer(consumer_config(args.bootstrap, worker_group(args.run_id)))
     producer = Producer(producer_config(args.bootstrap))
     worker = Worker(consumer, producer, detector, Batcher(wl.batch_size, wl.max_batch_wait), ctx)
-    consumer.subscribe([spec.broker.input_topic], on_revoke=worker.on_revoke)
+    consumer.subscribe(
+        [spec.broker.input_topic], on_revoke=worker.on_revoke, on_lost=worker.on_lost
+    )
     READY.set(1)
+    sys.exit(run(worker, stop))
+
+
+def run(worker: Worker, stop: threading.Event) -> int:
+    """The worker loop until SIGTERM (exit 0) or a refused result (exit 1, logged)."""
+    code = 0
     try:
         while not stop.is_set():
             worker.poll_once()
+        worker.stop()
         worker.finish()
+    except DeliveryError as exc:
+        log.error(
+            "%s: stopping: the broker refused a result for topic %s (%s); its input offset "
+            "is not committed, so the group redelivers it",
+            worker.ctx.name,
+            exc.topic,
+            exc.error,
+        )
+        code = 1
     finally:
-        consumer.close()
-        producer.flush(10)
+        worker.stop()
+        worker.consumer.close()  # revokes: finish() commits what is acknowledged, no further
+        worker.flush_results()
+    return code
 
 
 if __name__ == "__main__":
