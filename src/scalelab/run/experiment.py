@@ -88,10 +88,16 @@ class Experiment:
         The clients live only in these two objects, so frames of a traceback that
         outlive the run hold closed shells, not native clients.
         """
+        closed = {"offset reader": False, "admin client": False}
         try:
-            self.offsets.close()
+            closed["offset reader"] = self.offsets.close()
         finally:
-            self.admin.close()
+            closed["admin client"] = self.admin.close()
+        for name in (n for n, ok in closed.items() if not ok):
+            self.record.warnings.append(
+                f"Kafka {name} did not close within {kafka_ops.CLOSE_TIMEOUT_S:g} s "
+                "(the broker was gone); left to the process exit"
+            )
 
     def execute(self) -> None:
         """Run the phases; the Kafka clients are closed when this returns or raises."""

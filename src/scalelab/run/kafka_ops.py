@@ -7,8 +7,9 @@ module as a `BrokerError` that names the broker and keeps the cause.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -27,6 +28,7 @@ from scalelab.errors import ComponentError, ScalelabError
 from scalelab.spec.models import BrokerSpec
 
 REQUEST_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 10.0
 LEADER_MOVING = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.LEADER_NOT_AVAILABLE,
@@ -100,13 +102,18 @@ class KafkaAdmin:
     def closed(self) -> bool:
         return self._client is None
 
-    def close(self) -> None:
-        """Destroy the native client now (idempotent)."""
-        client, self._client = self._client, None
-        close = getattr(client, "close", None)  # confluent-kafka versions that have one
-        if close is not None:
-            close()
-        del client
+    def close(self) -> bool:
+        """Destroy the native client now (idempotent); False if that did not end in time."""
+        holder = [self._client] if self._client is not None else []
+        self._client = None
+
+        def destroy() -> None:
+            close = getattr(holder[0], "close", None)  # confluent-kafka versions that have one
+            if close is not None:
+                close()
+            holder.clear()  # the last reference: Admin_dealloc, rd_kafka_destroy
+
+        return release(destroy) if holder else True
 
     def __enter__(self) -> KafkaAdmin:
         return self
@@ -118,6 +125,26 @@ class KafkaAdmin:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def release(destroy: Callable[[], None], timeout: float = CLOSE_TIMEOUT_S) -> bool:
+    """Close a Kafka client in a daemon thread and wait for it at most `timeout` seconds.
+
+    Closed while the broker runs, a client goes in milliseconds. A broker that
+    died on its own can leave librdkafka's destroy waiting forever in
+    `thrd_join`; the daemon thread then keeps waiting alone and the run goes on
+    to its teardown (the process exits without joining it).
+    """
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            destroy()
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="kafka-client-close", daemon=True).start()
+    return done.wait(timeout)
 
 
 def admin(bootstrap: str) -> KafkaAdmin:
@@ -301,11 +328,22 @@ class OffsetReader:
         committed = self.committed(topic, list(ends))
         return sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
 
-    def close(self) -> None:
+    def close(self) -> bool:
         """Close the consumer now (idempotent); a later call raises instead of reconnecting."""
         consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            consumer.close()
+        return True if consumer is None else close_consumer(consumer)
+
+
+def close_consumer(consumer: Consumer) -> bool:
+    """Close and free a consumer within CLOSE_TIMEOUT_S (see `release`)."""
+    holder = [consumer]
+    del consumer
+
+    def destroy() -> None:
+        holder[0].close()
+        holder.clear()
+
+    return release(destroy)
 
 
 def read_keys(
@@ -336,7 +374,7 @@ def read_keys(
             raise BrokerError(f"read {topic} to its end", f"not done after {timeout:g} s")
         return keys
     finally:
-        consumer.close()
+        close_consumer(consumer)
 
 
 def _take(message: Message, ends: dict[int, int], remaining: set[int], keys: list[str]) -> None:
