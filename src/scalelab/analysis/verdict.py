@@ -221,7 +221,7 @@ def check_accounting(run: Run, notes: list[str]) -> list[str]:
     accounting = run.summary.get("accounting")
     if not accounting:
         return ["no accounting in summary.json"]
-    if accounting.get("duplicates"):
+    if accounting.get("duplicates") and "duplicates" not in run.summary:  # else noted there
         notes.append(f"{accounting['duplicates']} duplicate deliveries (at-least-once)")
     if not accounting.get("ok", False) or accounting.get("lost"):
         return [
