@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -13,7 +18,7 @@ from scalelab.platform.ports import free_port
 from scalelab.run.record import RunRecord
 from scalelab.spec.loader import load_resolved
 
-from .cli import REPO, run_json, runs, scalelab
+from .cli import REPO, recorded_pids, run_json, runs, scalelab, spawn
 
 pytestmark = pytest.mark.e2e
 QUICKSTART = str(REPO / "examples" / "quickstart.yaml")
@@ -94,6 +99,79 @@ def test_a_dead_prometheus_never_replaces_the_runs_table(finished_run: Path) -> 
     with pytest.raises(ExportRefused, match="--force"):
         export_run(finished_run, spec, record, f"http://127.0.0.1:{free_port()}")
     assert (finished_run / "metrics.parquet").read_bytes() == before
+
+
+def record_of(run_dir: Path) -> Any:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def load_started(before: set[Path]) -> Path | None:
+    """The new run's directory once its deploy phase has ended (the load starts), else None."""
+    for run_dir in set(runs()) - before:
+        try:
+            phases = record_of(run_dir)["phases"]
+        except (OSError, ValueError):
+            continue
+        if any(p["name"] == "deploy" and p.get("end") for p in phases):
+            return run_dir
+    return None
+
+
+def stamps_in(path: Path, start: datetime, end: datetime) -> list[datetime]:
+    stamps = pq.read_table(path, columns=["timestamp"]).column("timestamp").to_pylist()
+    return [t for t in stamps if start < t < end]
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def assert_hole(run_dir: Path, paused: datetime, resumed: datetime) -> None:
+    """No sample while Prometheus was paused; the record lists a hole over the pause."""
+    assert stamps_in(run_dir / "metrics.parquet", paused, resumed) == []
+    record = record_of(run_dir)
+    export = record["results"]["export"]
+    assert export["complete"] is False
+    gaps = [(utc(g["start"]), utc(g["end"])) for g in export["gaps"]]
+    assert any(start <= paused and end >= resumed for start, end in gaps), export["gaps"]
+    warnings = [w for w in record["warnings"] if w.startswith("export incomplete")]
+    assert len(warnings) == 1 and "no samples" in warnings[0]
+
+
+def test_a_prometheus_stopped_mid_load_leaves_a_hole_that_reexport_keeps() -> None:
+    before = set(runs())
+    args = ["run", QUICKSTART, "--set", "load.duration=20s", "--set", "load.warmup=2s"]
+    proc = spawn(*args)
+    pid = None
+    try:
+        deadline = time.monotonic() + 300
+        while (run_dir := load_started(before)) is None and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.2)
+        assert run_dir is not None, "the load never started"
+        pid = recorded_pids()["prometheus"]
+        time.sleep(2)
+        os.kill(pid, signal.SIGSTOP)  # Prometheus scrapes nothing until SIGCONT
+        paused = datetime.now(UTC)
+        time.sleep(8)
+        now = datetime.now(UTC)  # Prometheus keeps whole milliseconds: a scrape on resuming
+        resumed = now.replace(microsecond=now.microsecond // 1000 * 1000)  # may carry this one
+        os.kill(pid, signal.SIGCONT)
+        pid = None
+        output = proc.communicate(timeout=600)[0]
+    finally:
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert record_of(run_dir)["status"] == "succeeded", output
+    assert_hole(run_dir, paused, resumed)
+
+    again = scalelab("export", run_dir.name)  # from the kept data, after the run
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "incomplete" in again.stdout and "scraped nothing" in again.stdout
+    assert_hole(run_dir, paused, resumed)
 
 
 def test_naive_time_is_refused() -> None:
