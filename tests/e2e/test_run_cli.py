@@ -8,14 +8,19 @@ and a producer that cannot keep up.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
-from .cli import REPO, alive, recorded_pids, run_json, runs, scalelab
+from scalelab.platform.process import wait_until
+
+from .cli import REPO, alive, recorded_pids, run_json, runs, scalelab, spawn
 
 pytestmark = pytest.mark.e2e
 QUICKSTART = str(REPO / "examples" / "quickstart.yaml")
@@ -58,20 +63,70 @@ def test_quickstart_accounts_for_every_message() -> None:
 
 
 def test_killed_worker_loses_no_message() -> None:
+    """worker-1 is killed in the load phase (after warmup): its partitions move to worker-0,
+    every message is processed or dead-lettered, duplicates are counted, none is lost."""
     run_dir, summary, _ = run(
-        "load.duration=25s", "load.rate=6", "faults=[{kind: kill-worker, at: 6, worker: 1}]"
+        "load.duration=30s",
+        "load.warmup=5s",
+        "load.rate=6",
+        "faults=[{kind: kill-worker, at: 12, worker: 1}]",
     )
     record = run_json(run_dir)
     assert record["status"] == "succeeded", record["errors"]
-    assert "SIGKILL worker-1" in record["events"][0]["detail"]  # type: ignore[index]
+    events: list[dict[str, str]] = record["events"]  # type: ignore[assignment]
+    (kill,) = [e for e in events if e["kind"] == "kill-worker"]
+    assert kill["component"] == "worker-1" and "SIGKILL worker-1" in kill["detail"]
+    kill_ns = _ns(kill["time"])
+    phases: list[dict[str, str]] = record["phases"]  # type: ignore[assignment]
+    (warmup,) = [p for p in phases if p["name"] == "warmup"]
+    assert kill_ns > _ns(warmup["end"]), "the kill must fall in the load phase"
+    assert any(e["kind"] == "group-member-left" for e in events), events
+
+    qos = pq.read_table(run_dir / "qos.parquet").to_pandas()
+    before = qos[(qos.worker == "worker-1") & (qos.done_ns < kill_ns)]
+    held = set(before.partition)
+    assert held, "worker-1 processed nothing before the kill"
+    taken_over = qos[(qos.worker == "worker-0") & qos.partition.isin(held)]
+    assert (taken_over.consume_ns > kill_ns).any(), "worker-0 never took worker-1's partitions"
+
     accounting = summary["accounting"]
     assert accounting["ok"] and accounting["lost"] == 0
-    assert accounting["produced"] == 150
-    assert accounting["processed"] + accounting["dead_lettered"] == 150
-    assert (
-        summary["per_worker"]["worker-0"]["processed"]
-        > summary["per_worker"].get("worker-1", {"processed": 0})["processed"]
-    )
+    assert accounting["produced"] == 180
+    assert accounting["processed"] + accounting["dead_lettered"] == 180
+    assert accounting["processed_records"] == len(qos)
+    assert accounting["duplicates"] == len(qos) - qos.id.nunique()
+    # the recovery time is computed by the analysis (summary["faults"])
+    (fault,) = summary["faults"]
+    assert fault["component"] == "worker-1" and fault["recovery_s"] is not None
+
+
+def test_broker_killed_mid_load_fails_the_run_naming_the_broker() -> None:
+    """The broker dies while the orchestrator waits on it (frozen first, so that a Kafka call
+    is in flight when it dies, as happens at random under load): the run fails with an error
+    that names the broker, not a KafkaException traceback."""
+    before = set(runs())
+    proc = spawn("run", QUICKSTART, "--set", "load.duration=60s", "--set", "load.warmup=2s")
+    assert wait_until(lambda: "producer" in recorded_pids(), 180), "the load never started"
+    pids = recorded_pids()
+    time.sleep(4)
+    os.kill(pids["broker"], signal.SIGSTOP)
+    time.sleep(3)
+    os.kill(pids["broker"], signal.SIGKILL)
+    output, _ = proc.communicate(timeout=400)
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output and "KafkaException" not in output, output
+    (run_dir,) = set(runs()) - before
+    record = run_json(run_dir)
+    assert record["status"] == "failed"
+    errors: list[dict[str, str]] = record["errors"]  # type: ignore[assignment]
+    assert errors and errors[0].get("component") == "broker", errors
+    assert "broker" in output
+    assert recorded_pids() == {}
+    assert not any(alive(pid) for pid in pids.values())
+
+
+def _ns(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1e9)
 
 
 def test_corrupt_frames_are_dead_lettered_and_the_rest_processed() -> None:
@@ -114,12 +169,6 @@ def test_missing_model_is_refused_before_anything_starts(tmp_path: Path) -> None
 
 
 def test_ctrl_c_during_load_aborts_cleanly_and_keeps_the_record() -> None:
-    import signal
-
-    from scalelab.platform.process import wait_until
-
-    from .cli import spawn
-
     before = set(runs())
     proc = spawn("run", QUICKSTART, "--set", "load.duration=60s")
     assert wait_until(lambda: "producer" in recorded_pids(), 120), "the load never started"

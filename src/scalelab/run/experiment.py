@@ -236,7 +236,7 @@ class Experiment:
             self.seen.cpu_counts_load = True
         self.seen.cpu.sample(self.platform.component_pids())
         ends = self.offsets.end_offsets(self.spec.broker.input_topic)
-        produced = sum(ends.values())
+        produced = produced_since(self.start_offsets[self.spec.broker.input_topic], ends)
         lag = self.offsets.lag(self.spec.broker.input_topic, ends)
         elapsed = max(0.0, (now - start_ns) / 1e9)
         self.seen.lag_samples.append((round(elapsed, 2), lag))
@@ -262,8 +262,8 @@ class Experiment:
             component = member.client_id if member.client_id != "rdkafka" else None
             self.record.add_event(
                 f"group-member-{change}",
-                f"{member.client_id} ({member.member_id}) {change} {self.group}; "
-                f"it held partitions {list(member.partitions)}",
+                f"member {member.member_id} (client {member.client_id}) {change} "
+                f"{self.group}; partitions {list(member.partitions)}",
                 component=component,
             )
 

@@ -33,6 +33,7 @@ LEADER_MOVING = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
 }
 READ_BATCH = 500
 
@@ -275,20 +276,27 @@ def _consumer(bootstrap: str, group: str) -> Consumer:
     )
 
 
-def _end_offsets(consumer: Consumer, topic: str, patience: float = 15.0) -> dict[int, int]:
-    """End offsets of every partition; waits out a new topic's leader election."""
+def _end_offsets(consumer: Consumer, topic: str, patience: float = 20.0) -> dict[int, int]:
+    """End offsets of every partition; waits out a new topic's metadata and leader election."""
     deadline = time.monotonic() + patience
     while True:
         try:
-            metadata = consumer.list_topics(topic, timeout=10)
-            return {
-                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in metadata.topics[topic].partitions
-            }
+            return _watermarks(consumer, topic)
         except KafkaException as error:
             if not _leader_moving(error) or time.monotonic() > deadline:
                 raise BrokerError(f"read end offsets of {topic}", error.args[0]) from error
             time.sleep(0.2)
+
+
+def _watermarks(consumer: Consumer, topic: str) -> dict[int, int]:
+    metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    if metadata is None or metadata.error is not None or not metadata.partitions:
+        error = metadata.error if metadata is not None else None
+        raise KafkaException(error or KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+    return {
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        for p in metadata.partitions
+    }
 
 
 def _leader_moving(error: KafkaException) -> bool:
