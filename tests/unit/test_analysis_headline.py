@@ -246,3 +246,21 @@ def test_a_partition_never_taken_over_has_no_recovery_time(tmp_path: Path) -> No
     assert fault["partitions"] == [0]
     assert fault["recovered"] is False and fault["recovery_s"] is None
     assert np.isfinite(summary_of(run_dir)["throughput"])
+
+
+# -- compare shows the corrected figures -------------------------------------------------------
+def test_compare_shows_served_throughput_saturated_steps_and_unserved_messages(
+    tmp_path: Path,
+) -> None:
+    from scalelab.analysis.compare import compare
+    from scalelab.analysis.dataset import Run
+
+    saturated = write_run(tmp_path / "sat", Synthetic(run_id="sat", **STEPS, capacity=20.0))
+    lossy = write_run(tmp_path / "dup", Synthetic(run_id="dup", duplicates=5, not_completed=4))
+    rows = dict(compare([Run(saturated), Run(lossy)]).rows())
+    assert rows["saturated steps"] == ["2", "–"]
+    assert rows["not completed (load phase)"][1] == "4"
+    assert rows["duplicate records (left out)"] == ["0", "5"]
+    sat_served = served_per_second(saturated)
+    assert rows["throughput (completed)"][0] == f"{sat_served:.2f} frames/s"
+    assert rows["completed / offered"][0] == f"{100 * sat_served / 28.0:.1f} %"
