@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -36,10 +33,11 @@ import numpy as np
 from scalelab import __version__
 from scalelab.errors import ConfigError
 from scalelab.export.fetch import Fetcher, FetchError, RetryPolicy
-from scalelab.export.gaps import Gap, drop_inside, find_gaps, gap_limit, keep_between
+from scalelab.export.gaps import Gap, find_gaps, gap_limit
 from scalelab.export.gaps import scrape_interval as median_interval
+from scalelab.export.jobs import Job, fetch_block, plan_jobs, run_jobs
 from scalelab.export.parquet import ParquetSink
-from scalelab.export.promjson import ResponseError, SeriesBlock, parse_matrix
+from scalelab.export.promjson import ResponseError
 from scalelab.export.segments import (
     Window,
     check_segment_points,
@@ -67,37 +65,6 @@ __all__ = [
 _DISCOVERY = "/api/v1/label/__name__/values"
 _SCRAPES = MetricQuery("up", "up")
 """One raw sample per scrape of every target: the record of when Prometheus scraped."""
-
-
-@dataclass(frozen=True)
-class _Job:
-    """One request: a query over one segment, raw samples or evaluated on the step grid."""
-
-    metric: str
-    query: str
-    segment: Window
-    step: float
-    raw: bool
-
-    @property
-    def path(self) -> str:
-        return "/api/v1/query" if self.raw else "/api/v1/query_range"
-
-    def params(self) -> dict[str, str]:
-        if self.raw:
-            # [start, end] in whole ms; the selector reaches 1 ms further back and the
-            # sample there (Prometheus 2 includes it, 3 does not) is cut by keep_between.
-            span_ms = round(self.segment.seconds * 1000) + 1
-            return {"query": f"{self.query}[{span_ms}ms]", "time": epoch_text(self.segment.end)}
-        return {
-            "query": self.query,
-            "start": epoch_text(self.segment.start),
-            "end": epoch_text(self.segment.end),
-            "step": f"{step_microseconds(self.step) / 1e6:.3f}",
-        }
-
-    def failure(self, error: str) -> FailedSegment:
-        return FailedSegment(self.metric, self.query, self.segment.start, self.segment.end, error)
 
 
 def export_window(
@@ -152,9 +119,9 @@ def export_window(
         probes = 0
         if not failed:  # a Prometheus that cannot list its names will not give its scrapes
             gaps, probes = _holes(fetcher, window, span, failed, scrape_interval, expect)
-        jobs = _jobs(queries, window, step, segment_points, raw)
+        jobs = plan_jobs(queries, window, step, segment_points, raw)
         with ParquetSink(path) as sink:
-            _run(fetcher, jobs, sink, failed, concurrency, progress, gaps)
+            run_jobs(fetcher, jobs, sink, failed, concurrency, progress, gaps)
     return ExportResult(
         path=path,
         window=window,
@@ -240,9 +207,9 @@ def _holes(
     stamps: list[np.ndarray] = []
     spacings: list[float] = []
     for segment in segments:
-        job = _Job(_SCRAPES.name, _SCRAPES.query, segment, span, raw=True)
+        job = Job(_SCRAPES.name, _SCRAPES.query, segment, span, raw=True)
         try:
-            block = _fetch(fetcher, job, [])
+            block = fetch_block(fetcher, job, [])
         except (FetchError, ResponseError) as exc:
             failed.append(job.failure(f"scrape record unreadable: {exc}"))
             return [], len(segments)
@@ -261,70 +228,6 @@ def _holes(
 def _within(expect: Window, window: Window) -> Window | None:
     start, end = max(expect.start, window.start), min(expect.end, window.end)
     return Window(start, end) if start <= end else None
-
-
-def _jobs(
-    queries: Sequence[MetricQuery], window: Window, step: float, segment_points: int, raw: bool
-) -> list[_Job]:
-    if raw:
-        spans = plan_spans(window, segment_points * step)
-        return [_Job(q.name, q.query, seg, step, raw=True) for q in queries for seg in spans]
-    plans: dict[float, list[Window]] = {}
-    jobs: list[_Job] = []
-    for query in queries:
-        query_step = query.step or step
-        if query_step not in plans:
-            plans[query_step] = plan_segments(window, query_step, segment_points)
-        jobs.extend(
-            _Job(query.name, query.query, seg, query_step, raw=False) for seg in plans[query_step]
-        )
-    return jobs
-
-
-def _run(
-    fetcher: Fetcher,
-    jobs: list[_Job],
-    sink: ParquetSink,
-    failed: list[FailedSegment],
-    concurrency: int,
-    progress: ProgressCallback | None,
-    gaps: list[Gap],
-) -> None:
-    """Fetch jobs with at most ``2 × concurrency`` answers held; write them in job order."""
-    queue = iter(jobs)
-    pending: deque[tuple[_Job, Future[SeriesBlock]]] = deque()
-    if progress:
-        progress(0, len(jobs))
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="scalelab-export") as pool:
-        try:
-            for done in range(1, len(jobs) + 1):
-                while len(pending) < 2 * concurrency and (job := next(queue, None)):
-                    pending.append((job, pool.submit(_fetch, fetcher, job, gaps)))
-                _collect(*pending.popleft(), sink, failed)
-                if progress:
-                    progress(done, len(jobs))
-        finally:
-            for _, future in pending:
-                future.cancel()
-
-
-def _fetch(fetcher: Fetcher, job: _Job, gaps: list[Gap]) -> SeriesBlock:
-    """A job's samples: raw ones cut to its span (no sample twice), grid ones outside holes."""
-    block = parse_matrix(fetcher.get(job.path, job.params()))
-    if job.raw:
-        return keep_between(block, job.segment.start, job.segment.end)
-    return drop_inside(block, gaps)
-
-
-def _collect(
-    job: _Job, future: Future[SeriesBlock], sink: ParquetSink, failed: list[FailedSegment]
-) -> None:
-    try:
-        block = future.result()
-    except (FetchError, ResponseError) as exc:
-        failed.append(job.failure(str(exc)))
-    else:
-        sink.add(job.metric, block)
 
 
 def _message(
