@@ -141,6 +141,18 @@ def test_dead_lettered_messages_are_not_counted_as_not_completed(tmp_path: Path)
     assert completion["dead_lettered"] == 7 and completion["not_completed"] == 0
 
 
+def test_without_ids_the_accountings_dead_letter_count_is_not_called_unserved(
+    tmp_path: Path,
+) -> None:
+    run_dir = make(tmp_path, not_completed=7)
+    summary = summary_of(run_dir)
+    summary["accounting"]["dead_lettered"] = 7
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    completion = rerun_summary(run_dir)["completion"]
+    assert completion["dead_lettered"] == 7 and completion["not_completed"] == 0
+    assert "counted from the accounting" in completion["basis"]
+
+
 def test_too_few_samples_for_a_p99_claim_is_invalid(tmp_path: Path) -> None:
     result = verdict(make(tmp_path, rate=3.0))  # 90 completed in 30 s
     assert any(

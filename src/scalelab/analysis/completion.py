@@ -87,8 +87,14 @@ def survivorship(
     seq_range: tuple[int, int] | None,
     basis: str,
     dead_letter_ids: Collection[str] = (),
+    dead_unidentified: int = 0,
 ) -> dict[str, Any]:
-    """How many of the load phase's messages completed, were dead-lettered, or never completed."""
+    """How many of the load phase's messages completed, were dead-lettered, or never completed.
+
+    `dead_unidentified`: dead-lettered messages known only by their number (the
+    accounting's), used when no ids are given; they are taken to be among the
+    load phase's missing ones, so the figure never over-counts what went unserved.
+    """
     if seq_range is None:
         return {"load_messages": None, "completed": None, "dead_lettered": None,
                 "not_completed": None, "basis": basis}  # fmt: skip
@@ -98,10 +104,14 @@ def survivorship(
     dead = {s for s in map(seq_of, dead_letter_ids) if s is not None and start <= s < end}
     dead -= done
     total = max(0, end - start)
+    dead_count = len(dead)
+    if not dead_letter_ids and dead_unidentified:
+        dead_count = min(dead_unidentified, total - len(done))
+        basis += "; dead-lettered counted from the accounting (no ids)"
     return {
         "load_messages": total,
         "completed": len(done),
-        "dead_lettered": len(dead),
-        "not_completed": max(0, total - len(done) - len(dead)),
+        "dead_lettered": dead_count,
+        "not_completed": max(0, total - len(done) - dead_count),
         "basis": basis,
     }

@@ -133,7 +133,9 @@ def summarise(
         "completed_in_load": completed,
         "processed_in_load": int(load["latency_s"].size) if load else 0,
         "duplicates": duplicates,
-        "completion": survivorship(first, seq_range, basis, dead_letter_ids),
+        "completion": survivorship(
+            first, seq_range, basis, dead_letter_ids, _dead_lettered(extras)
+        ),
         "latency_s": latency_stats(load.get("latency_s", np.array([]))),
         "stages_s": {s: latency_stats(load.get(f"{s}_s", np.array([]))) for s in STAGES},
         "per_worker": _per_worker(first, window),
@@ -150,6 +152,11 @@ def _steps(
     if plan is None or not plan.segments:
         return {}
     return {"steps": step_table(plan, first, origin, window, lag)}
+
+
+def _dead_lettered(extras: dict[str, Any]) -> int:
+    """The accounting's dead-letter count, for when the caller passes no ids."""
+    return int((extras.get("accounting") or {}).get("dead_lettered") or 0)
 
 
 def _origin_ns(producer: dict[str, Any], run: Run, load_start_ns: int) -> int:
