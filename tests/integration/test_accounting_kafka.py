@@ -23,6 +23,7 @@ from rich.console import Console
 
 from scalelab.platform.base import Endpoints, Platform
 from scalelab.platform.process import wait_until
+from scalelab.run import experiment as experiment_module
 from scalelab.run import kafka_ops
 from scalelab.run.accounting import message_id
 from scalelab.run.experiment import Experiment
@@ -87,8 +88,15 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[int, str]]) -> None
     assert producer.flush(30) == 0
 
 
-def write_qos(run_dir: Path, ids: list[str]) -> None:
-    pq.write_table(pa.table({"id": pa.array(ids, pa.string())}), run_dir / "qos.parquet")
+def write_qos(run_dir: Path, ids: list[str], at: list[tuple[int, int]] | None = None) -> None:
+    """qos.parquet as the tracker writes it: id, and the (partition, offset) it came from."""
+    at = at or [(-1, -1)] * len(ids)
+    columns = {
+        "id": pa.array(ids, pa.string()),
+        "partition": pa.array([p for p, _ in at], pa.int32()),
+        "offset": pa.array([o for _, o in at], pa.int64()),
+    }
+    pq.write_table(pa.table(columns), run_dir / "qos.parquet")
 
 
 def commit(experiment: Experiment, offsets: dict[int, int]) -> None:
@@ -152,12 +160,18 @@ def test_the_run_starts_its_groups_at_the_topics_ends(
     assert experiment.offsets.lag(broker.input_topic) == 0
 
 
+@pytest.mark.parametrize("tail_read_limit", [experiment_module.TAIL_READ_LIMIT, 0])
 def test_processed_but_uncommitted_does_not_hide_a_loss(
-    experiment_for: MakeExperiment, endpoints: Endpoints
+    experiment_for: MakeExperiment,
+    endpoints: Endpoints,
+    monkeypatch: pytest.MonkeyPatch,
+    tail_read_limit: int,
 ) -> None:
     """Partition 0: message 1 processed, its offset not yet committed. Partition 1: message 2
     committed past but never processed (lost). The group lag (1) used as "still queued"
-    made produced 3 = processed 2 + queued 1 and hid the loss."""
+    made produced 3 = processed 2 + queued 1 and hid the loss. Checked with the tail read
+    back by key and, for a tail too large to read, placed by offset."""
+    monkeypatch.setattr(experiment_module, "TAIL_READ_LIMIT", tail_read_limit)
     spec = make_spec(partitions=2)
     experiment = experiment_for(spec)
     broker = spec.broker
@@ -166,7 +180,7 @@ def test_processed_but_uncommitted_does_not_hide_a_loss(
     ids = [message_id(experiment.session.id, s) for s in range(3)]
     produce(endpoints.bootstrap, broker.input_topic, [(0, ids[0]), (0, ids[1]), (1, ids[2])])
     commit(experiment, {0: 1, 1: 1})
-    write_qos(experiment.session.dir, ids[:2])
+    write_qos(experiment.session.dir, ids[:2], [(0, 0), (0, 1)])
 
     accounting = experiment._account()
     assert accounting.produced == 3 and accounting.processed == 2

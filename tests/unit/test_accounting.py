@@ -1,4 +1,10 @@
-from scalelab.run.accounting import account, message_id, of_run, produced_since
+from scalelab.run.accounting import (
+    account,
+    message_id,
+    of_run,
+    produced_since,
+    unprocessed_in_tail,
+)
 
 
 def ids(*seqs: int, run: str = "r1") -> list[str]:
@@ -49,3 +55,12 @@ def test_ids_of_another_run_are_left_out() -> None:
 
 def test_produced_counts_growth_since_the_start_offsets() -> None:
     assert produced_since({0: 100, 1: 40}, {0: 130, 1: 40, 2: 5}) == 35
+
+
+def test_a_tail_too_large_to_read_is_placed_by_offset() -> None:
+    """Partition 0's tail is offsets 10..13, of which 10 and 12 were processed (uncommitted);
+    partition 1's tail is empty. A processed record outside the tail changes nothing."""
+    tail = {0: (10, 14), 1: (5, 5)}
+    assert unprocessed_in_tail(tail, [(0, 10), (0, 12), (0, 12), (0, 3), (1, 4)]) == 2
+    result = account(6, ids(0, 1, 2), [], [], queued_unread=2)
+    assert result.still_queued == 2 and result.lost == 1

@@ -60,24 +60,37 @@ def account(
     processed_ids: Iterable[str],
     dead_ids: Iterable[str],
     queued_ids: Iterable[str],
+    queued_unread: int = 0,
 ) -> Accounting:
     """Check every produced message is processed, dead-lettered or still waiting.
 
     `queued_ids` are the ids in the uncommitted part of the input topic; only
     those nobody processed or dead-lettered count as still queued.
+    `queued_unread` counts tail messages placed by offset instead (a tail too
+    large to read; see `unprocessed_in_tail`).
     """
     processed_counts = Counter(processed_ids)
     dead = set(dead_ids) - set(processed_counts)
-    queued = set(queued_ids) - set(processed_counts) - dead
+    queued = len(set(queued_ids) - set(processed_counts) - dead) + queued_unread
     records = sum(processed_counts.values())
     unique = len(processed_counts)
-    lost = max(0, produced - unique - len(dead) - len(queued))
+    lost = max(0, produced - unique - len(dead) - queued)
     return Accounting(
         produced=produced,
         processed=unique,
         processed_records=records,
         duplicates=records - unique,
         dead_lettered=len(dead),
-        still_queued=len(queued),
+        still_queued=queued,
         lost=lost,
     )
+
+
+def unprocessed_in_tail(
+    tail: Mapping[int, tuple[int, int]], processed_at: Iterable[tuple[int, int]]
+) -> int:
+    """Messages in the uncommitted tail ([first, end) per partition) that no processed record
+    came from, by (partition, offset). Used when the tail is too large to read its keys;
+    a dead-lettered message in it is then counted as queued too."""
+    inside = {(p, o) for p, o in processed_at if p in tail and tail[p][0] <= o < tail[p][1]}
+    return sum(end - first for first, end in tail.values()) - len(inside)
