@@ -31,7 +31,7 @@ def test_up_status_down_leave_no_process_behind() -> None:
     assert recorded_pids() == {}
     record = run_json(runs()[-1])
     assert record["status"] == "succeeded"
-    assert [p["name"] for p in record["phases"]] == ["setup", "teardown"]  # type: ignore[index]
+    assert [p["name"] for p in record["phases"]] == ["setup", "teardown"]  # type: ignore[attr-defined]
     listed = scalelab("ls")
     assert listed.returncode == 0 and str(record["id"]) in listed.stdout
     assert "succeeded" in listed.stdout
@@ -61,7 +61,7 @@ def test_ctrl_c_during_up_tears_down_and_records_abort() -> None:
     (new_run,) = set(runs()) - before
     record = run_json(new_run)
     assert record["status"] == "aborted"
-    assert [p["name"] for p in record["phases"]][-1] == "teardown"  # type: ignore[index]
+    assert [p["name"] for p in record["phases"]][-1] == "teardown"  # type: ignore[attr-defined]
 
 
 def test_bad_spec_exits_2_and_starts_nothing(tmp_path: Path) -> None:
@@ -88,3 +88,17 @@ def test_fixed_port_taken_is_a_clear_error() -> None:
     assert f"prometheus: port {port} on 127.0.0.1 is already in use" in result.stderr
     time.sleep(0.5)
     assert recorded_pids() == {}
+
+
+def test_reset_works_when_the_run_dir_is_gone() -> None:
+    import shutil
+
+    assert scalelab("up", QUICKSTART).returncode == 0
+    pids = recorded_pids()
+    shutil.rmtree(runs()[-1])
+    reset = scalelab("reset")
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert "clean" in reset.stdout
+    assert not any(alive(pid) for pid in pids.values())
+    assert recorded_pids() == {}
+    assert "nothing is running" in scalelab("status").stdout
