@@ -34,7 +34,8 @@ def start_run(*overrides: str) -> tuple[subprocess.Popen[str], set[Path]]:
     args = ["run", QUICKSTART, "--set", "load.warmup=2s"]
     for item in overrides:
         args += ["--set", item]
-    return spawn(*args), set(runs())
+    before = set(runs())
+    return spawn(*args), before
 
 
 def wait_for_load(proc: subprocess.Popen[str]) -> dict[str, int]:
@@ -56,7 +57,7 @@ def record_of(run_dir: Path) -> dict[str, Any]:
 
 
 def the_new_run(before: set[Path]) -> Path:
-    (run_dir,) = set(runs()) - before
+    (run_dir,) = [path for path in set(runs()) - before if path.is_dir()]
     return run_dir
 
 
