@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import threading
 from pathlib import Path
 from types import FrameType
 
+from confluent_kafka import TopicPartition
 from prometheus_client import start_http_server
 
 # Message headers on the input topic (ARCHITECTURE.md), values are ASCII.
@@ -29,6 +31,18 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--metrics-port", type=int, required=True)
     return parser
+
+
+def setup_logging() -> None:
+    """One timestamped line per event on stderr, which the platform keeps as the log."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def partition_names(partitions: list[TopicPartition]) -> str:
+    """`topic[0], topic[1]`: partitions as a log line names them."""
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions)
 
 
 def serve_metrics(port: int) -> None:

@@ -215,9 +215,7 @@ def write_outcome(run_dir: Path, behind: int, tally: Tally) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    common.setup_logging()
     parser = common.base_parser("scalelab QoS tracker")
     parser.add_argument(
         "--drain-timeout",

@@ -110,6 +110,7 @@ class Worker:
         self.ctx = ctx
         self.pending = PendingCommits()
         self.deadline: float | None = None  # set once stopping: flushes share this budget
+        self._undelivered = 0  # results still queued at the last flush
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Finish and commit what we hold before the partitions move to another worker;
@@ -121,11 +122,16 @@ class Worker:
         """The group fenced us and gave these partitions away: do not commit (the broker
         would refuse, and it could move the new owner's offsets); drop their pending
         offsets and held frames, which the new owner reads again. We rejoin on next poll."""
-        log.warning("%s: partitions lost (fenced by the group): %s", self.ctx.name, partitions)
+        log.warning(
+            "%s: partitions lost (fenced by the group), rejoining: %s",
+            self.ctx.name,
+            common.partition_names(partitions),
+        )
         lost = {(tp.topic, tp.partition) for tp in partitions}
         self.pending.forget(partitions)
-        held = self.batcher.flush()
-        self.process([item for item in held if _key(item[0]) not in lost])
+        held = [item for item in self.batcher.flush() if _key(item[0]) not in lost]
+        if self.pending.failure is None:
+            self.process(held)
 
     def stop(self) -> None:
         """Start the bounded shutdown: from now on every flush shares one deadline."""
@@ -146,7 +152,7 @@ class Worker:
         if self.deadline is not None:
             timeout = max(0.0, self.deadline - time.monotonic())
         left = int(self.producer.flush(timeout))
-        if left:
+        if left and left != self._undelivered:  # say it once per count, not at every flush
             log.warning(
                 "%s: %d results still undelivered after %.1f s; their input offsets stay "
                 "uncommitted, so the group redelivers them",
@@ -154,6 +160,7 @@ class Worker:
                 left,
                 timeout,
             )
+        self._undelivered = left
         return left
 
     def commit_ready(self, asynchronous: bool = True) -> None:
@@ -302,9 +309,7 @@ def _next_offsets(batch: list[tuple[Message, int]]) -> list[TopicPartition]:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    common.setup_logging()
     parser = common.base_parser("scalelab YOLO worker")
     parser.add_argument("--name", required=True)
     parser.add_argument("--model", required=True, help="path to the .onnx model")
@@ -340,6 +345,7 @@ def run(worker: Worker, stop: threading.Event) -> int:
     try:
         while not stop.is_set():
             worker.poll_once()
+        log.info("%s: stopping on signal: finishing the held batch", worker.ctx.name)
         worker.stop()
         worker.finish()
     except DeliveryError as exc:
