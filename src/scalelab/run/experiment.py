@@ -313,13 +313,33 @@ class Experiment:
         extras: dict[str, Any] = {
             "accounting": accounting.to_dict(),
             "cpu": self.seen.cpu.usage(),
+            "cpu_host": self.seen.cpu.host_usage(),
             "consumer_lag": [{"t": t, "lag": lag} for t, lag in self.seen.lag_samples],
         }
-        summary = summarise(self.session.dir, window, self._target_rate(), extras)
+        self._note_tracker_drain()
+        summary = summarise(
+            self.session.dir,
+            window,
+            self._target_rate(),
+            extras,
+            dead_letter_ids=self.dead_letter_ids,
+        )
         (self.session.dir / "summary.json").write_text(json.dumps(summary, indent=2))
         self.record.results["summary"] = "summary.json"
         if not accounting.ok:
             raise AccountingError(accounting)
+
+    def _note_tracker_drain(self) -> None:
+        """The tracker says in tracker.json whether it read the output topic to its end."""
+        try:
+            report = json.loads((self.session.dir / "tracker.json").read_text())
+        except (OSError, ValueError):
+            return
+        if not report.get("drained", True):
+            self.record.warnings.append(
+                f"tracker: gave up reading the output topic with {report.get('behind')} "
+                "records unread; qos.parquet misses them"
+            )
 
     def _account(self) -> Accounting:
         """This run's messages only: offsets since the run's start, ids of this run."""
