@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scalelab.analysis.dataset import Run
@@ -60,3 +61,14 @@ def test_rows_of_other_runs_are_left_out(run: Run) -> None:
         assert len(own_metrics(run)) == len(metrics) - 10
     finally:
         del run.__dict__["metrics"]
+
+
+def test_redelivered_messages_do_not_inflate_the_throughput_series(tmp_path: Path) -> None:
+    run = Run(write_run(tmp_path / "run", Synthetic(rate=10.0, load_s=20)))
+    grid = run_grid(run)
+    assert grid is not None
+    before = key_series(run, grid)["throughput"].sum()
+    redelivered = run.qos.iloc[:50].copy()
+    redelivered["done_ns"] = redelivered["done_ns"] + 2_000_000_000  # processed again 2 s later
+    run.__dict__["qos"] = pd.concat([run.qos, redelivered], ignore_index=True)
+    assert key_series(run, grid)["throughput"].sum() == pytest.approx(before)

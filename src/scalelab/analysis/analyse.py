@@ -22,7 +22,7 @@ from scalelab.analysis.dataset import Run
 from scalelab.analysis.energy import energy, power_series
 from scalelab.analysis.plots import Timeline, time_plots
 from scalelab.analysis.resample import Grid, resample_metrics
-from scalelab.analysis.series import key_series, own_metrics, run_grid
+from scalelab.analysis.series import first_completion_rows, key_series, own_metrics, run_grid
 from scalelab.analysis.verdict import Verdict, verdict
 
 FOCUS_PREFIXES = (
@@ -147,6 +147,7 @@ def load_qos(run: Run) -> pd.DataFrame:
     window, qos = run.load_window, run.qos
     if window is None or qos.empty:
         return qos.iloc[0:0]
+    qos = first_completion_rows(qos)
     return qos[(qos["intended_ns"] >= window[0]) & (qos["intended_ns"] < window[1])]
 
 

@@ -53,13 +53,20 @@ def key_series(run: Run, grid: Grid, metrics: pd.DataFrame | None = None) -> pd.
     frame = pd.DataFrame(index=pd.Index(grid.seconds, name="t_s"))
     for name, values in {
         **(target_rate(metrics, grid) or summary_target(run, grid)),
-        **qos_series(run.qos, grid),
+        **qos_series(first_completion_rows(run.qos), grid),
         "consumer lag": lag_series(run, grid),
         **component_cpu(metrics, grid),
         **host_cpu(metrics, grid),
     }.items():
         frame[name] = values
     return frame
+
+
+def first_completion_rows(qos: pd.DataFrame) -> pd.DataFrame:
+    """Each message once, at its first completion: redeliveries are duplicates, not traffic."""
+    if qos.empty or "id" not in qos:
+        return qos
+    return qos.sort_values("done_ns", kind="stable").drop_duplicates("id", keep="first")
 
 
 def qos_series(qos: pd.DataFrame, grid: Grid) -> dict[str, np.ndarray]:
