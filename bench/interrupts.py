@@ -135,8 +135,9 @@ def one_run(kind: str, spec: Path) -> Outcome:
     """Start a run, end it the `kind` way, and check what it left."""
     before = runs()
     duration = "8s" if kind == "term-in-teardown" else "60s"
+    stale = set(pid_files().values())  # left by an earlier run that failed to clean up
     proc = cli("run", str(spec), "--set", f"load.duration={duration}", "--set", "load.warmup=2s")
-    if not wait_for(lambda: "producer" in pid_files() or proc.poll() is not None, 300):
+    if not wait_for(lambda: _producer_started(stale) or proc.poll() is not None, 300):
         proc.kill()
     time.sleep(2)
     children = pid_files()
@@ -164,6 +165,11 @@ def one_run(kind: str, spec: Path) -> Outcome:
         status=str(record.get("status", "none")),
         reason=str(errors[0].get("message", "")).splitlines()[0][:70] if errors[0] else "",
     )
+
+
+def _producer_started(stale: set[int]) -> bool:
+    pid = pid_files().get("producer")
+    return pid is not None and pid not in stale and alive(pid)
 
 
 def _interrupt(

@@ -156,6 +156,15 @@ class ManagedProcess:
         if self.popen is not None and self.popen.returncode is None:
             kill_group(self.popen.pid)
 
+    def gone(self) -> bool:
+        """Dead (a zombie counts) without reaping it: safe from any thread."""
+        if self.popen is None or self.popen.returncode is not None:
+            return True
+        try:
+            return psutil.Process(self.popen.pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return True
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM the process group, wait, then SIGKILL; always removes the pid file."""
         if self.popen is not None and self.popen.poll() is None:

@@ -57,13 +57,14 @@ FORCED_EXIT_S = 15.0
 class Interrupts:
     """Ctrl-C, SIGTERM and SIGHUP for one run, from its start to the end of its analysis.
 
-    The first signal while `raising` raises KeyboardInterrupt in the main thread (the run is
-    aborted and torn down in order). Later signals, and any signal while not `raising`
-    (teardown), are only recorded. The second signal forces: `on_force` callbacks SIGKILL
-    what is left, and export and analysis are skipped. A thread reads the signals from the
-    wakeup fd, so this works even while the main thread is stuck in native code (a Kafka
-    client's destructor waiting for a broker that is gone): if the main thread has not
-    finished `FORCED_EXIT_S` after the force, `on_abandon` runs and the process exits 130.
+    A signal while `raising` raises KeyboardInterrupt in the main thread: the first aborts
+    the run, a second cuts short what the abort still does before the teardown (export).
+    A signal while not `raising` (teardown) is only recorded. The second signal forces:
+    `on_force` callbacks SIGKILL what is left, and export and analysis are skipped. A
+    thread reads the signals from the wakeup fd, so this works even while the main thread
+    is stuck in native code (a Kafka client's destructor waiting for a broker that is
+    gone): if the main thread has not finished `FORCED_EXIT_S` after the force,
+    `on_abandon` runs and the process exits 130.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -75,7 +76,6 @@ class Interrupts:
         self.finished = threading.Event()
         self.on_force: list[Callable[[], None]] = []
         self.on_abandon: list[Callable[[], None]] = []
-        self._raised = False
         self._previous: dict[int, object] = {}
         self._previous_fd = -1
         self._pipe: tuple[int, int] | None = None
@@ -102,8 +102,8 @@ class Interrupts:
         os.close(self._pipe[0])
 
     def arm(self) -> None:
-        """Let the next signal raise KeyboardInterrupt again (around work that may be cut)."""
-        self.raising, self._raised = True, False
+        """Let signals raise KeyboardInterrupt again (around work that may be cut short)."""
+        self.raising = True
 
     def shield(self) -> None:
         """From now on signals are recorded, never raised (teardown must finish)."""
@@ -113,8 +113,7 @@ class Interrupts:
         return ", ".join(self.received) or "a signal"
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.raising and not self._raised:
-            self._raised = True
+        if self.raising:
             raise KeyboardInterrupt
 
     def _watch(self) -> None:

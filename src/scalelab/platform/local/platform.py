@@ -18,6 +18,7 @@ from scalelab.spec.models import ExperimentSpec
 
 BROKER_READY_TIMEOUT = 90.0
 PROMETHEUS_READY_TIMEOUT = 30.0
+FORCE_WAIT_S = 5.0
 
 
 class LocalPlatform(Platform):
@@ -197,9 +198,15 @@ class LocalPlatform(Platform):
 
     # -- teardown -------------------------------------------------------------------------
     def force_stop(self) -> None:
-        """SIGKILL every process group still running (a second Ctrl-C)."""
-        for proc in list(self.processes.values()):
+        """SIGKILL every process group still running (a second Ctrl-C); once they are dead,
+        their pid files go too, so nothing is left even if the teardown never comes."""
+        procs = list(self.processes.values())
+        for proc in procs:
             proc.kill()
+        wait_until(lambda: all(proc.gone() for proc in procs), FORCE_WAIT_S)
+        for proc in procs:
+            if proc.gone():
+                proc.pid_path.unlink(missing_ok=True)
 
     def teardown(self) -> None:
         """Stop components first, then Prometheus, the broker and the node exporter."""
