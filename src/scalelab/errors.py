@@ -26,7 +26,8 @@ class SpecProblem:
         if self.file and not self.line:
             where = f"{self.file}: "
         shown = f" (got {self.value!r})" if self.value is not None else ""
-        return f"{where}{self.path}: {self.message}{shown}"
+        field = f"{self.path}: " if self.path else ""
+        return f"{where}{field}{self.message}{shown}"
 
 
 class SpecError(ScalelabError):
