@@ -123,7 +123,7 @@ class Worker:
         would refuse, and it could move the new owner's offsets); drop their pending
         offsets and held frames, which the new owner reads again. We rejoin on next poll."""
         log.warning(
-            "%s: partitions lost (fenced by the group), rejoining: %s",
+            "%s: partitions lost (the group no longer counts this member), not committed: %s",
             self.ctx.name,
             common.partition_names(partitions),
         )
