@@ -75,9 +75,11 @@ class WorkerContext:
     dead_letter_topic: str
 
 
-def consumer_config(bootstrap: str, group: str) -> dict[str, object]:
+def consumer_config(bootstrap: str, group: str, client_id: str = "") -> dict[str, object]:
+    """`client_id` names the member in the group's description (run events name the worker)."""
     return {
         "bootstrap.servers": bootstrap,
+        "client.id": client_id or "rdkafka",
         "group.id": group,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
@@ -329,7 +331,7 @@ def main() -> None:
     ctx = WorkerContext(
         args.name, wl.model, args.run_id, spec.broker.output_topic, spec.broker.dead_letter_topic
     )
-    consumer = Consumer(consumer_config(args.bootstrap, worker_group(args.run_id)))
+    consumer = Consumer(consumer_config(args.bootstrap, worker_group(args.run_id), args.name))
     producer = Producer(producer_config(args.bootstrap))
     worker = Worker(consumer, producer, detector, Batcher(wl.batch_size, wl.max_batch_wait), ctx)
     consumer.subscribe(
