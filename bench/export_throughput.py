@@ -5,8 +5,8 @@ at 1 s, an hour ending two hours ago by default), then exports the same window
 with the same chunking twice (after one untimed read of all the data, so
 neither pays for a cold TSDB), timing each end to end:
 
-- scalelab's ``export_window`` (name discovery, range queries at step 1 s,
-  Parquet with zstd);
+- scalelab's ``export_window`` (name discovery, the stored samples read with range-vector
+  selectors, Parquet with zstd);
 - prometheus-api-client: ``get_metric_range_data`` per metric name into a
   ``MetricRangeDataFrame``, written to Parquet with zstd as well.
 
