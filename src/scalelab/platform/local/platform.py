@@ -113,8 +113,13 @@ class LocalPlatform(Platform):
         port = int(bootstrap.rsplit(":", 1)[1])
         if "broker" in self.processes:
             self._wait("broker", lambda: accepts_connections(port), BROKER_READY_TIMEOUT)
-        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-        self._wait("broker", lambda: _answers_metadata(admin), BROKER_READY_TIMEOUT)
+        admin = [AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})]
+        try:
+            self._wait("broker", lambda: _answers_metadata(admin[0]), BROKER_READY_TIMEOUT)
+        finally:
+            # Freed here, while the broker still runs: a traceback holding this frame would
+            # otherwise keep the client until after teardown, where its destroy can hang.
+            admin.clear()
 
     def _wait(self, name: str, ready: Callable[[], bool], timeout: float) -> None:
         def check() -> bool:
