@@ -14,10 +14,10 @@ from prometheus_client import CollectorRegistry
 from pydantic import TypeAdapter
 
 from scalelab.components import common
+from scalelab.components.lag_histogram import LagHistogram
+from scalelab.components.pacing import PacingClock
 from scalelab.components.producer import (
     LagCollector,
-    LagHistogram,
-    PacingClock,
     Schedule,
     SendContext,
     SendStats,
