@@ -83,10 +83,11 @@ class Platform(ABC):
     def teardown(self) -> None:
         """Stop everything this platform started; never leaves a process behind."""
 
-    def force_stop(self) -> None:
+    def force_stop(self) -> bool:
         """Kill whatever still runs, now (a second Ctrl-C); `teardown` still follows.
 
         Called from a thread other than the one tearing down, so it only sends signals.
-        Platforms that cannot stop faster than their teardown keep this default.
+        True when nothing of the run is left, so a stuck teardown may be abandoned.
+        Platforms that cannot stop faster than their teardown keep this default (False).
         """
-        return None
+        return False

@@ -63,8 +63,9 @@ class Interrupts:
     `on_force` callbacks SIGKILL what is left, and export and analysis are skipped. A
     thread reads the signals from the wakeup fd, so this works even while the main thread
     is stuck in native code (a Kafka client's destructor waiting for a broker that is
-    gone): if the main thread has not finished `FORCED_EXIT_S` after the force,
-    `on_abandon` runs and the process exits 130.
+    gone): if the main thread has not finished `FORCED_EXIT_S` after the force, and
+    the `on_force` callbacks said nothing is left, `on_abandon` runs and the process
+    exits 130.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -74,7 +75,7 @@ class Interrupts:
         self.raising = True
         self.forced = threading.Event()
         self.finished = threading.Event()
-        self.on_force: list[Callable[[], None]] = []
+        self.on_force: list[Callable[[], bool]] = []
         self.on_abandon: list[Callable[[], None]] = []
         self._previous: dict[int, object] = {}
         self._previous_fd = -1
@@ -125,15 +126,23 @@ class Interrupts:
                     self._force()
 
     def _force(self) -> None:
+        """Kill what is left; exit early only if every callback says nothing is left.
+
+        A platform whose teardown does more than stop processes (a cluster deleting
+        its objects) says False, and its teardown is never abandoned.
+        """
         self.forced.set()
+        stopped = True
         for callback in self.on_force:
-            with contextlib.suppress(Exception):
-                callback()
-        if self.finished.wait(FORCED_EXIT_S):
+            try:
+                stopped = callback() is True and stopped
+            except Exception:  # noqa: BLE001 - a failed kill must not stop the others
+                stopped = False
+        if self.finished.wait(FORCED_EXIT_S) or not stopped:
             return
-        for callback in self.on_abandon:
+        for abandon in self.on_abandon:
             with contextlib.suppress(Exception):
-                callback()
+                abandon()
         os._exit(130)
 
 
@@ -276,8 +285,12 @@ class RunSession:
         """The main thread is stuck after a forced stop: close the record from here, and say so."""
         self.record.add_error("aborted", _FORCED + f"; exited after {FORCED_EXIT_S:g} s stuck")
         self.record.finish("aborted")
-        with contextlib.suppress(OSError):
-            self.record.write(self.dir)
+        if self._save_lock.acquire(timeout=2):  # the main thread may be in save() right now
+            try:
+                with contextlib.suppress(OSError):
+                    self.record.write(self.dir)
+            finally:
+                self._save_lock.release()
         print(f"\naborted run {self.id} (forced exit)  →  {self.dir}", file=sys.stderr)
 
 

@@ -202,7 +202,7 @@ class LocalPlatform(Platform):
         proc.start()
 
     # -- teardown -------------------------------------------------------------------------
-    def force_stop(self) -> None:
+    def force_stop(self) -> bool:
         """SIGKILL every process group still running (a second Ctrl-C); once they are dead,
         their pid files go too, so nothing is left even if the teardown never comes."""
         procs = list(self.processes.values())
@@ -212,6 +212,7 @@ class LocalPlatform(Platform):
         for proc in procs:
             if proc.gone():
                 proc.pid_path.unlink(missing_ok=True)
+        return all(proc.gone() for proc in procs)
 
     def teardown(self) -> None:
         """Stop components first, then Prometheus, the broker and the node exporter."""

@@ -1,0 +1,58 @@
+"""A second signal abandons a stuck teardown only where nothing of the run is left."""
+
+from __future__ import annotations
+
+import pytest
+
+from scalelab.run import session
+from scalelab.run.session import Interrupts
+
+
+class Exited(Exception):
+    """Stands for os._exit, which would end the test process."""
+
+
+@pytest.fixture
+def quick_exit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    abandoned: list[str] = []
+    monkeypatch.setattr(session, "FORCED_EXIT_S", 0.05)
+
+    def exit_(code: int) -> None:
+        raise Exited(code)
+
+    monkeypatch.setattr(session.os, "_exit", exit_)
+    return abandoned
+
+
+def interrupts(stopped: bool, abandoned: list[str]) -> Interrupts:
+    watch = Interrupts()
+    watch.on_force.append(lambda: stopped)
+    watch.on_abandon.append(lambda: abandoned.append("record closed"))
+    return watch
+
+
+def test_a_stuck_local_teardown_is_abandoned_once_every_process_is_dead(
+    quick_exit: list[str],
+) -> None:
+    with pytest.raises(Exited):
+        interrupts(True, quick_exit)._force()
+    assert quick_exit == ["record closed"]
+
+
+def test_a_teardown_that_still_has_objects_to_delete_is_never_abandoned(
+    quick_exit: list[str],
+) -> None:
+    watch = interrupts(False, quick_exit)
+    watch._force()  # returns: the teardown goes on however long it takes
+    assert watch.forced.is_set() and quick_exit == []
+
+
+def test_a_failing_kill_counts_as_something_left(quick_exit: list[str]) -> None:
+    watch = Interrupts()
+
+    def broken() -> bool:
+        raise RuntimeError("cannot reach the cluster")
+
+    watch.on_force.append(broken)
+    watch._force()
+    assert watch.forced.is_set()
