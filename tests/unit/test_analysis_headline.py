@@ -15,7 +15,7 @@ from rich.console import Console
 from ruamel.yaml import YAML
 
 from scalelab.analysis.analyse import analyse_run
-from scalelab.analysis.steps import load_plan
+from scalelab.analysis.steps import load_plan, step_table
 from scalelab.analysis.summary import summarise
 from scalelab.analysis.synthetic import Synthetic, write_run
 from scalelab.analysis.verdict import verdict
@@ -87,6 +87,22 @@ def test_a_step_run_within_capacity_is_valid_with_a_table(tmp_path: Path) -> Non
     steps = summary_of(run_dir)["steps"]
     assert [s["saturated"] for s in steps] == [False, False]
     assert verdict(run_dir).valid, verdict(run_dir).reasons
+
+
+def test_a_slow_pipeline_that_keeps_up_is_not_saturated_after_a_step_up() -> None:
+    """Completions trail sends by the latency: 1 s behind a 4 → 16 msg/s step, not a queue."""
+    spec = {"load": {"profile": "step", "steps": [{"rate": 4, "duration": 10},
+                                                  {"rate": 16, "duration": 10}],
+                     "warmup": 0}}  # fmt: skip
+    plan = load_plan(spec)
+    assert plan is not None and plan.offsets is not None
+    origin = 1_780_000_000_000_000_000
+    intended = origin + (plan.offsets * 1e9).astype(np.int64)
+    done = intended + 1_000_000_000  # every message takes 1 s, none waits behind another
+    qos = {"intended_ns": intended, "done_ns": done, "latency_s": np.full(done.size, 1.0)}
+    rows = step_table(plan, qos, origin, (origin, origin + 20 * 10**9), [])
+    assert [r["saturated"] for r in rows] == [False, False]
+    assert rows[1]["completed"] < rows[1]["offered"]  # the shortfall the old check took for one
 
 
 def test_a_ramp_is_cut_into_segments_with_the_spec_rates() -> None:

@@ -162,11 +162,12 @@ def _row(
     seconds = end - start
     a_ns, b_ns = origin_ns + int(start * 1e9), origin_ns + int(end * 1e9)
     offered = _offered(plan, segment, start, end)
-    completed, latency = 0, np.array([])
+    completed, served, latency = 0, 0, np.array([])
     if qos:
         done, intended = qos["done_ns"], qos["intended_ns"]
         completed = int(((done >= a_ns) & (done < b_ns)).sum())
         latency = qos["latency_s"][(intended >= a_ns) & (intended < b_ns)]
+        served = _served(done, a_ns, b_ns, latency)
     offered_rate = offered / seconds if offered is not None else None
     return {
         "step": segment.label,
@@ -179,8 +180,19 @@ def _row(
         "completed_rate": round(completed / seconds, 3),
         "latency_s": _percentiles(latency),
         "lag_end": lag_at(lag, end),
-        "saturated": saturated(offered, completed),
+        "saturated": saturated(offered, served),
     }
+
+
+def _served(done: np.ndarray, a_ns: int, b_ns: int, latency: np.ndarray) -> int:
+    """Completions in the step's window shifted by its median latency.
+
+    Completions trail sends by the latency, so right after a step up the
+    unshifted window comes up short by (rate increase × latency) even when no
+    queue builds; a saturated step stays short however far the window moves.
+    """
+    shift = int(float(np.median(latency)) * 1e9) if latency.size else 0
+    return int(((done >= a_ns + shift) & (done < b_ns + shift)).sum())
 
 
 def _offered(plan: LoadPlan, segment: Segment, start: float, end: float) -> int | None:
