@@ -210,3 +210,30 @@ def test_a_schedule_stopped_early_takes_the_load_range_from_the_profile() -> Non
     counted, estimated = load_bounds(full, profile, None), load_bounds(partial, profile, None)
     assert (counted.start, counted.end) == (estimated.start, estimated.end) == (30, 90)
     assert counted.counted and not estimated.counted
+
+
+def test_a_stop_while_waiting_never_sends_the_next_message_early() -> None:
+    """Stopped 3 s into a 100 s pause: the message due after the pause is not sent."""
+    fake = SteppingClock(step_at_s=1e9, step_ns=0)
+    stop = threading.Event()
+
+    def sleep_then_stop(seconds: float) -> None:
+        SteppingClock.sleep(fake, seconds)
+        if fake.mono - 5 * 10**9 >= 3 * 10**9:
+            stop.set()
+
+    fake.sleep = sleep_then_stop  # type: ignore[method-assign]
+    clock = PacingClock(fake)
+    producer, stats = RecordingProducer(fake), SendStats()
+    ctx = SendContext(clock.now_ns(), "in", "run-7", "synthetic", clock)
+    schedule = Schedule(iter([0.0, 100.0]))
+    send_loop(
+        cast(Any, producer),
+        schedule,
+        itertools.repeat(b"frame"),
+        threading.Lock(),
+        ctx,
+        stats,
+        stop,
+    )
+    assert [key for key, _, _ in producer.sent] == [b"run-7:0"]

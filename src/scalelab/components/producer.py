@@ -268,6 +268,8 @@ def send_loop(
         due = start_mono + int(offset * 1e9)
         if monotonic_ns() < due:
             _sleep_until(due, stop, clock)
+            if stop.is_set():
+                return  # stopped while waiting: this message is not due yet, never send it early
         with frames_lock:
             frame = next(frames)
         sent = monotonic_ns() + shift

@@ -351,19 +351,26 @@ def run(worker: Worker, stop: threading.Event) -> int:
         worker.stop()
         worker.finish()
     except DeliveryError as exc:
-        log.error(
-            "%s: stopping: the broker refused a result for topic %s (%s); its input offset "
-            "is not committed, so the group redelivers it",
-            worker.ctx.name,
-            exc.topic,
-            exc.error,
-        )
+        _log_refusal(worker, exc)
         code = 1
     finally:
         worker.stop()
         worker.consumer.close()  # revokes: finish() commits what is acknowledged, no further
         worker.flush_results()
+    if code == 0 and worker.pending.failure is not None:
+        _log_refusal(worker, worker.pending.failure)  # refused while finishing at shutdown
+        code = 1
     return code
+
+
+def _log_refusal(worker: Worker, exc: DeliveryError) -> None:
+    log.error(
+        "%s: stopping: the broker refused a result for topic %s (%s); its input offset "
+        "is not committed, so the group redelivers it",
+        worker.ctx.name,
+        exc.topic,
+        exc.error,
+    )
 
 
 if __name__ == "__main__":
