@@ -90,6 +90,8 @@ def test_a_names_list_is_in_index_order(tmp_path: Path) -> None:
         ("{0: 'a', 2: 'c'}", "expected the indices 0..1"),
         ("{'x': 'a', 'y': 'b'}", "expected the indices 0..1"),
         ("{0: 'a'}", "names 1 classes but the output has 2"),
+        ("{'²': 'a', 1: 'b'}", "expected the indices 0..1"),
+        ("{[0]: 'a', 1: 'b'}", "is not a dict of class names"),
     ],
 )
 def test_names_that_do_not_cover_the_classes_are_refused(

@@ -70,6 +70,12 @@ def test_set_that_does_not_parse_is_blamed_on_set(tmp_path: Path) -> None:
     assert line.endswith("(got '[1, 2')")
 
 
+def test_set_into_a_list_with_a_non_ascii_digit_is_refused(tmp_path: Path) -> None:
+    spec = MINIMAL + "faults:\n  - {kind: kill-worker, at: 20}\n"
+    (line,) = problems(write(tmp_path, spec), ("faults.²=1",))
+    assert line.startswith("--set: faults.²: no such list item"), line
+
+
 def test_set_with_a_python_tag_runs_nothing(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     overrides = (f'load.rate=!!python/object/apply:os.system ["touch {marker}"]',)

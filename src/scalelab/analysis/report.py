@@ -137,7 +137,8 @@ def headline_rows(result: Analysis) -> list[tuple[str, Any]]:
         ("throughput (completed)", h.number(throughput, 2, "frames/s") + served),
         (
             "not completed (load phase)",
-            f"{completion.get('not_completed', '–')} of {completion.get('load_messages', '–')}",
+            f"{_or_dash(completion.get('not_completed'))} of "
+            f"{_or_dash(completion.get('load_messages'))}",
         ),
         ("duplicate records (left out)", (summary.get("duplicates") or {}).get("records", "–")),
         (
@@ -169,3 +170,8 @@ def plots_section(result: Analysis) -> str:
     if not figures:
         return h.section("Plots", '<p class="muted">no data to plot</p>')
     return h.section("Plots", *figures)
+
+
+def _or_dash(value: object) -> object:
+    """A missing figure (None: the load phase's messages are unknown) shows as a dash."""
+    return "–" if value is None else value

@@ -66,7 +66,10 @@ def _source_files(spec: DirectorySpec, base_dir: Path | str | None) -> tuple[Pat
     if not root.is_dir():
         what = "not a directory" if root.exists() else "no such directory"
         raise SourceError("directory", root, what)
-    files = image_files(root, spec.patterns, spec.recursive)[: spec.max_frames]
+    try:
+        files = image_files(root, spec.patterns, spec.recursive)[: spec.max_frames]
+    except OSError as error:
+        raise SourceError("directory", root, f"cannot be listed ({error.strerror})") from error
     if not files:
         raise SourceError("directory", root, f"no file matches {', '.join(spec.patterns)}")
     return root, files

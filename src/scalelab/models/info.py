@@ -194,7 +194,7 @@ def _class_names(path: Path, raw: str | None, num_classes: int) -> tuple[str, ..
         return tuple(str(i) for i in range(num_classes))
     try:
         parsed = ast.literal_eval(raw)
-    except (ValueError, SyntaxError) as exc:
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
         raise ModelError(
             str(path), f"metadata 'names' is not a dict of class names: {exc}"
         ) from exc
@@ -220,7 +220,7 @@ def _class_index(key: object) -> int | None:
         return None
     if isinstance(key, int):
         return key
-    if isinstance(key, str) and key.isdigit():
+    if isinstance(key, str) and key.isascii() and key.isdigit():
         return int(key)
     return None
 
@@ -229,7 +229,7 @@ def _imgsz(raw: str | None, input_shape: Shape) -> tuple[int, int] | None:
     """Nominal input size: metadata ``imgsz`` ([h, w] or one int), else a static input."""
     try:
         value = ast.literal_eval(raw) if raw else None
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         value = None
     if isinstance(value, int):
         return value, value

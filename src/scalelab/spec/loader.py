@@ -162,7 +162,9 @@ def _set_path(tree: CommentedMap, keys: list[str], value: Any, item: str) -> Non
     node: Any = tree
     for depth, key in enumerate(keys):
         where = ".".join(keys[: depth + 1])
-        if isinstance(node, list) and not (key.isdigit() and int(key) < len(node)):
+        if isinstance(node, list) and not (
+            key.isascii() and key.isdigit() and int(key) < len(node)
+        ):
             raise _cannot_set(where, "no such list item", item)
         if depth == len(keys) - 1:
             node[int(key) if isinstance(node, list) else key] = value
@@ -302,7 +304,12 @@ def _find_line(tree: CommentedMap, keys: list[str]) -> tuple[str, int | None]:
             line = _key_line(node, key, line)
             node = node[key]
             shown.append(key)
-        elif isinstance(node, CommentedSeq) and key.isdigit() and int(key) < len(node):
+        elif (
+            isinstance(node, CommentedSeq)
+            and key.isascii()
+            and key.isdigit()
+            and int(key) < len(node)
+        ):
             line = node.lc.item(int(key))[0] + 1
             node = node[int(key)]
             shown.append(key)
