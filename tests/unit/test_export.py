@@ -466,6 +466,23 @@ def test_a_hole_at_the_end_of_the_expected_scraping_counts(tmp_path: Path) -> No
     assert no_expectation.complete  # between its first and last scrape there is no hole
 
 
+def test_named_queries_invent_nothing_after_prometheus_died_for_good(tmp_path: Path) -> None:
+    """Dead from 0:80 on: grid points up to the window's end would repeat the 0:79 value."""
+    up = Series(UP.labels, UP.value, [(80.0, 200.0)])
+    cpu = Series(CPU.labels, CPU.value, [(80.0, 200.0)])
+    query = [MetricQuery("node_cpu", '{__name__="cpu"}')]
+    out = tmp_path / "m.parquet"
+    _export(
+        FakePrometheus([up, cpu]),
+        Window(at(0), at(99)),
+        out,
+        queries=query,
+        expect=Window(at(5), at(95)),
+    )
+    stamps = pq.read_table(out).column("timestamp").to_pylist()
+    assert max(stamps) == at(79) and len(stamps) == 80
+
+
 def test_a_sample_on_a_span_boundary_is_written_once(tmp_path: Path) -> None:
     prom = FakePrometheus([CPU], slop=1.0)  # every answer repeats its neighbours' edge samples
     out = tmp_path / "m.parquet"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,7 @@ __all__ = [
 
 _DISCOVERY = "/api/v1/label/__name__/values"
 _SCRAPES = MetricQuery("up", "up")
+EDGE = timedelta(milliseconds=1)
 """One raw sample per scrape of every target: the record of when Prometheus scraped."""
 
 
@@ -116,12 +118,14 @@ def export_window(
         if queries is None:
             queries = _discover(fetcher, window, failed, matchers or {})
         gaps: list[Gap] = []
+        unscraped: list[Gap] = []
         probes = 0
         if not failed:  # a Prometheus that cannot list its names will not give its scrapes
-            gaps, probes = _holes(fetcher, window, span, failed, scrape_interval, expect)
+            holes = _holes(fetcher, window, span, failed, scrape_interval, expect)
+            gaps, unscraped, probes = holes
         jobs = plan_jobs(queries, window, step, segment_points, raw)
         with ParquetSink(path) as sink:
-            run_jobs(fetcher, jobs, sink, failed, concurrency, progress, gaps)
+            run_jobs(fetcher, jobs, sink, failed, concurrency, progress, unscraped)
     return ExportResult(
         path=path,
         window=window,
@@ -197,11 +201,13 @@ def _holes(
     failed: list[FailedSegment],
     interval: float | None,
     expect: Window | None,
-) -> tuple[list[Gap], int]:
+) -> tuple[list[Gap], list[Gap], int]:
     """Holes in Prometheus's data within the window, from the raw ``up`` samples.
 
-    Returns the holes and the requests made. When the scrape record cannot be read the
-    failure is listed (the export is incomplete) and no hole is claimed.
+    Returns the holes to report (within `expect`, where scrapes were due), the stretches
+    of the whole window without a scrape (where a grid query would carry the last value
+    on, edges included), and the requests made. When the scrape record cannot be read
+    the failure is listed (the export is incomplete) and no hole is claimed.
     """
     segments = plan_spans(window, span)
     stamps: list[np.ndarray] = []
@@ -212,17 +218,20 @@ def _holes(
             block = fetch_block(fetcher, job, [])
         except (FetchError, ResponseError) as exc:
             failed.append(job.failure(f"scrape record unreadable: {exc}"))
-            return [], len(segments)
+            return [], [], len(segments)
         stamps.append(block.timestamps_ns)
         spacing = median_interval(block)
         if spacing is not None:
             spacings.append(spacing)
     interval = interval or (max(spacings) if spacings else None)
     if interval is None:
-        return [], len(segments)  # no two scrapes of any target: nothing to measure against
+        return [], [], len(segments)  # no two scrapes of any target: nothing to measure against
     expected = _within(expect, window) if expect else None
     times = np.concatenate(stamps) if stamps else np.empty(0, dtype=np.int64)
-    return find_gaps(times, gap_limit(interval), expected), len(segments)
+    limit = gap_limit(interval)
+    # a hole's edges are exclusive: widen the window so grid points on its own edges drop too
+    edges = Window(window.start - EDGE, window.end + EDGE)
+    return find_gaps(times, limit, expected), find_gaps(times, limit, edges), len(segments)
 
 
 def _within(expect: Window, window: Window) -> Window | None:
