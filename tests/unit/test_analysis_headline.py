@@ -292,3 +292,14 @@ def test_compare_shows_served_throughput_saturated_steps_and_unserved_messages(
     sat_served = served_per_second(saturated)
     assert rows["throughput (completed)"][0] == f"{sat_served:.2f} frames/s"
     assert rows["completed / offered"][0] == f"{100 * sat_served / 28.0:.1f} %"
+
+
+def test_an_old_summary_counting_sends_meets_no_throughput_slo(tmp_path: Path) -> None:
+    """Summaries written before completions were counted have no basis: no claim from them."""
+    run_dir = make(tmp_path, slo={"min_throughput_ratio": 0.9})
+    assert verdict(run_dir).slo["min_throughput_ratio"]["met"]
+    summary = summary_of(run_dir)
+    del summary["throughput_basis"]
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    entry = verdict(run_dir).slo["min_throughput_ratio"]
+    assert entry["measured"] is None and not entry["met"]

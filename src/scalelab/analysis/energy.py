@@ -27,7 +27,7 @@ from scalelab.analysis.dataset import Run, Window
 from scalelab.analysis.host_cpu import foreign_cpu
 from scalelab.analysis.power_model import CpuPowerModel
 from scalelab.analysis.resample import Grid, counter_increase, counter_rate, nan_add
-from scalelab.analysis.series import busy_cpu_rows, own_metrics
+from scalelab.analysis.series import busy_cpu_rows, first_completion_rows, own_metrics
 from scalelab.analysis.series import component_cpu as component_cpu_series
 from scalelab.analysis.series import host_cpu as host_cpu_series
 
@@ -108,7 +108,7 @@ def load_frames(run: Run) -> int:
     window = run.load_window
     if window is None or run.qos.empty:
         return 0
-    done = run.qos.sort_values("done_ns").drop_duplicates("id")["done_ns"]
+    done = first_completion_rows(run.qos)["done_ns"]
     return int(((done >= window[0]) & (done < window[1])).sum())
 
 

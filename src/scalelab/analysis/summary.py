@@ -62,11 +62,6 @@ def read_qos(path: Path) -> dict[str, np.ndarray]:
     return {name: table.column(name).to_numpy() for name in table.column_names}
 
 
-def in_window(qos: dict[str, np.ndarray], start_ns: int, end_ns: int) -> dict[str, np.ndarray]:
-    """Rows whose intended send time falls in [start, end) (duplicates included)."""
-    return intended_in(qos, start_ns, end_ns)
-
-
 def rates(
     producer: dict[str, Any], load_start_ns: int, load_end_ns: int, target: float
 ) -> dict[str, Any]:

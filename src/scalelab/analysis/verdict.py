@@ -30,6 +30,7 @@ from scalelab.analysis.dataset import Run
 from scalelab.analysis.gaps import scrape_gaps
 from scalelab.analysis.host_cpu import SAMPLED_BASIS, foreign_cpu
 from scalelab.analysis.series import own_metrics
+from scalelab.export.gaps import GAP_FACTOR
 
 DEFAULT_MAX_RATE_ERROR = 0.02
 DEFAULT_MIN_SAMPLES = 100
@@ -38,7 +39,6 @@ DEFAULT_MAX_FOREIGN_CPU = 0.5
 FOREIGN_CPU_NOTE = 0.10
 """Above this share of the host's busy CPU not used by the run, the verdict notes it."""
 
-GAP_FACTOR = 2.5
 LAG_GROWTH_RATIO = 0.02
 """Lag growing faster than this fraction of the target rate is not a steady state..."""
 LAG_RISE_MIN = 5.0
@@ -290,7 +290,8 @@ def slo_results(run: Run) -> dict[str, dict[str, Any]]:
             out[key] = _entry(float(slo[key]), latency.get(stat), ceiling=True, unit="s")
     if slo.get("min_throughput_ratio") is not None:
         target = (summary.get("rate") or {}).get("target_rate")
-        throughput = summary.get("throughput")
+        # before the basis was recorded, "throughput" counted sends, not completions
+        throughput = summary.get("throughput") if summary.get("throughput_basis") else None
         ratio = round(throughput / target, 4) if target and throughput is not None else None
         out["min_throughput_ratio"] = _entry(
             float(slo["min_throughput_ratio"]), ratio, ceiling=False, unit="ratio"

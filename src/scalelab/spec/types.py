@@ -56,8 +56,9 @@ class Duration:
     """A duration in seconds (a number, or a string with a unit), finite and in bounds.
 
     Used as ``Annotated[float, Duration(maximum=HOUR)]``. Validation and the JSON
-    Schema come from the same bounds, so `scalelab schema` accepts exactly the
-    strings and numbers the loader accepts, in standard JSON Schema keywords.
+    Schema come from the same bounds: the schema holds numbers to them exactly, and
+    strings to the duration pattern only (`"2h"` for a 1 h ceiling passes the schema
+    and is refused by the loader), in standard JSON Schema keywords.
     """
 
     maximum: float = YEAR
@@ -100,9 +101,6 @@ class Duration:
 
 Seconds = Annotated[float, Duration()]
 """A strictly positive duration in seconds, at most a year."""
-
-SecondsOrZero = Annotated[float, Duration(allow_zero=True)]
-"""A duration in seconds that may be zero (e.g. no warmup), at most a year."""
 
 LoadSeconds = Annotated[float, Duration(maximum=WEEK)]
 """The length of a load phase or of a part of it: positive, at most a week."""
