@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from scalelab.errors import ComponentError
 from scalelab.run import session
 from scalelab.run.session import Interrupts
+from scalelab.spec.models import ExperimentSpec
 
 
 class Exited(Exception):
@@ -56,3 +60,24 @@ def test_a_failing_kill_counts_as_something_left(quick_exit: list[str]) -> None:
     watch.on_force.append(broken)
     watch._force()
     assert watch.forced.is_set()
+
+
+def test_ctrl_c_while_a_failed_run_cleans_up_keeps_the_failure_on_record(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SCALELAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("SCALELAB_HOME", str(tmp_path / "state"))
+    spec = ExperimentSpec.model_validate({"name": "t", "load": {"profile": "constant", "rate": 1}})
+    run = session.RunSession(spec, None)
+    try:
+        try:
+            raise ComponentError("broker", "exited with code -9")
+        except ComponentError:
+            raise KeyboardInterrupt  # noqa: B904 - Ctrl-C arriving while the failure is handled
+    except KeyboardInterrupt as interrupt:
+        run._record_outcome(interrupt)
+    assert [(e["kind"], e.get("component")) for e in run.record.errors] == [
+        ("ComponentError", "broker"),
+        ("aborted", None),
+    ]
+    assert run.record.status == "aborted"

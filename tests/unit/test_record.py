@@ -56,6 +56,8 @@ def test_a_record_knows_whether_its_owner_lives(tmp_path: Path) -> None:
     record.owner = {**record.owner, "pid": gone.pid}
     assert not record.owner_alive()
     assert not RunRecord(id="old", name="n").owner_alive()  # a record that names no owner
+    record.owner = {**record.owner, "host": "another-machine"}
+    assert record.owner_alive()  # a run of another machine sharing runs/ is left alone
 
 
 def test_unwritable_run_dir_error_names_path_and_errno(tmp_path: Path) -> None:

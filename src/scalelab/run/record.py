@@ -112,7 +112,9 @@ class RunRecord:
     def owner_alive(self) -> bool:
         """Whether the process that runs this record still exists (False when none is named)."""
         pid, created = self.owner.get("pid"), self.owner.get("create_time")
-        if pid is None or created is None or self.owner.get("host") != platform.node():
+        if self.owner.get("host") not in (None, platform.node()):
+            return True  # another machine's run (a shared runs/): not ours to call orphaned
+        if pid is None or created is None:
             return False
         try:
             proc = psutil.Process(int(pid))

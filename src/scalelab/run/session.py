@@ -247,6 +247,8 @@ class RunSession:
         if error is None:
             return
         if isinstance(error, KeyboardInterrupt):
+            if isinstance(error.__context__, ScalelabError):  # the run had failed before
+                self._record_outcome(error.__context__)
             self.record.add_error("aborted", f"interrupted ({self.interrupts.summary()})")
             self.record.finish("aborted")
         elif isinstance(error, ComponentError):
