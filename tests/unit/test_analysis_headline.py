@@ -303,3 +303,15 @@ def test_an_old_summary_counting_sends_meets_no_throughput_slo(tmp_path: Path) -
     (run_dir / "summary.json").write_text(json.dumps(summary))
     entry = verdict(run_dir).slo["min_throughput_ratio"]
     assert entry["measured"] is None and not entry["met"]
+
+
+def test_seconds_print_readably_at_every_scale() -> None:
+    from scalelab.analysis.units import seconds
+
+    assert [seconds(v) for v in (0.0123, 0.3, 1.0, 1.5, 86400.0)] == [
+        "12.3 ms",
+        "300 ms",
+        "1 s",
+        "1.5 s",
+        "86,400 s",
+    ]

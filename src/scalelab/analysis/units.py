@@ -12,6 +12,8 @@ def seconds(value: float | None) -> str:
     """Seconds as `1 s`, `1.5 s` from one second up, else `300 ms`, `12.3 ms`."""
     if value is None:
         return "–"
+    if abs(value) >= 1000:
+        return f"{value:,.0f} s"
     if abs(value) >= 1:
         return f"{value:.3g} s"
     return f"{value * 1000:.3g} ms"
