@@ -19,7 +19,6 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from rich.console import Console
@@ -79,17 +78,6 @@ class Experiment:
             self.admin.close()
             raise
         self.members = kafka_ops.GroupWatch(self.admin, self.group)
-
-    def __enter__(self) -> Experiment:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close every Kafka client now, while the broker still runs (idempotent).

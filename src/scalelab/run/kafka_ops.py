@@ -99,10 +99,6 @@ class KafkaAdmin:
             raise ScalelabError("the Kafka admin client is closed")
         return self._client
 
-    @property
-    def closed(self) -> bool:
-        return self._client is None
-
     def close(self) -> bool:
         """Destroy the native client now (idempotent); False if that did not end in time."""
         holder = [self._client] if self._client is not None else []
