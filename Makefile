@@ -66,3 +66,6 @@ reset: venv
 
 clean:
 	rm -rf $(VENV) kafka/lib .scalelab .pytest_cache .mypy_cache .ruff_cache
+
+# Subsystem targets (cluster, image, flink, ...) live in mk/*.mk.
+include $(wildcard mk/*.mk)

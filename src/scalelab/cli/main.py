@@ -15,6 +15,7 @@ from scalelab.cli import (
     runs_cmds,
     spec_cmds,
     stack_cmds,
+    sweep_cmd,
 )
 
 app = typer.Typer(
@@ -35,6 +36,8 @@ app.command()(export_cmd.export)
 app.command()(report_cmd.report)
 app.command()(compare_cmd.compare)
 app.command()(render_cmd.render)
+app.command()(sweep_cmd.sweep)
+app.command()(sweep_cmd.capacity)
 app.add_typer(
     cluster_cmd.app,
     name="cluster",

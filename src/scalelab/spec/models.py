@@ -9,21 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from scalelab.load.config import LoadSpec, SourceSpec
 from scalelab.platform.kubernetes.config import KubernetesSpec
+from scalelab.spec.section import Section
+from scalelab.spec.sweep import SweepSpec
 from scalelab.spec.types import DAY, HOUR, Duration, LoadOffset, Seconds
 
 
 def _default_source() -> SourceSpec:
     return TypeAdapter(SourceSpec).validate_python({"kind": "synthetic"})
-
-
-class Section(BaseModel):
-    """Base of every spec section: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class LocalPorts(Section):
@@ -180,6 +176,9 @@ class ExperimentSpec(Section):
         default_factory=list, description="Faults to inject during the load phase."
     )
     repetitions: int = Field(1, ge=1, le=1000, description="How many times the run is repeated.")
+    sweep: SweepSpec | None = Field(
+        None, description="Parameters to vary: `scalelab sweep` runs every combination."
+    )
     base_dir: Path | None = Field(
         None, exclude=True, description="Directory of the spec file (relative paths resolve here)."
     )
