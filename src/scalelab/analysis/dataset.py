@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from ruamel.yaml import YAML, YAMLError
 
-from scalelab.analysis.runs import resolve_run, run_ids
+from scalelab.analysis.lookup import find_run
+from scalelab.analysis.runs import run_ids
 from scalelab.components.tracker import QOS_SCHEMA
 from scalelab.export.parquet import SCHEMA as METRICS_SCHEMA
 
@@ -110,7 +111,7 @@ class Run:
 
 def open_run(run: str | Path) -> Run:
     """A run by id (under `scalelab.paths.runs_dir()`) or by directory."""
-    return Run(resolve_run(run))
+    return Run(find_run(run))
 
 
 def open_runs(runs: Iterable[str | Path]) -> pd.DataFrame:

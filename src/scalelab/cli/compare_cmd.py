@@ -10,18 +10,21 @@ from rich.table import Table
 
 from scalelab.analysis.compare import compare as compare_runs
 from scalelab.analysis.dataset import Run
-from scalelab.analysis.runs import resolve_runs
+from scalelab.analysis.lookup import find_runs
 from scalelab.cli.common import console, handle_errors
 
 
 @handle_errors
 def compare(
     runs: Annotated[
-        list[str], typer.Argument(help="Run ids (or run directories).", metavar="RUN_ID")
+        list[str],
+        typer.Argument(
+            help="Runs: ids, prefixes, names, `latest`, or directories.", metavar="RUN_ID"
+        ),
     ],
 ) -> None:
     """Compare runs: the spec parameters that differ, then throughput, latency, energy."""
-    comparison = compare_runs([Run(path) for path in resolve_runs(runs)])
+    comparison = compare_runs([Run(path) for path in find_runs(runs)])
     table = Table("", *(escape(run) for run in comparison.runs), title="runs compared")
     params = len(comparison.differing)
     for index, (label, values) in enumerate(comparison.rows()):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from scalelab.analysis.runs import resolve_run
+from scalelab.analysis.lookup import find_run
 from scalelab.cli.common import console, handle_errors
 from scalelab.errors import ConfigError
 from scalelab.export.run_export import METRICS_FILE, export_run, export_with_progress, parse_window
@@ -74,7 +74,7 @@ def export(
 
 
 def _export_run(run_id: str, force: bool) -> None:
-    run_dir = resolve_run(run_id)
+    run_dir = find_run(run_id)
     record = RunRecord.read(run_dir)
     spec = load_resolved(run_dir / "spec.yaml")
     with prometheus_for(record, spec) as url:

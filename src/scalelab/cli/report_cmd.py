@@ -9,15 +9,18 @@ import typer
 from rich.markup import escape
 
 from scalelab.analysis.analyse import analyse_run
+from scalelab.analysis.lookup import find_runs
 from scalelab.analysis.report import REPORT_FILE, build_report
-from scalelab.analysis.runs import resolve_runs
 from scalelab.cli.common import console, handle_errors
 
 
 @handle_errors
 def report(
     runs: Annotated[
-        list[str], typer.Argument(help="Run ids (or run directories).", metavar="RUN_ID")
+        list[str],
+        typer.Argument(
+            help="Runs: ids, prefixes, names, `latest`, or directories.", metavar="RUN_ID"
+        ),
     ],
     out: Annotated[
         Path | None,
@@ -30,7 +33,7 @@ def report(
     ] = None,
 ) -> None:
     """Rebuild verdict, energy, correlations, plots and report.html; compare several runs."""
-    run_dirs = resolve_runs(runs)
+    run_dirs = find_runs(runs)
     for run_dir in run_dirs:
         result = analyse_run(run_dir)
         colour = "green" if result["valid"] else "red"
