@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from scalelab.errors import SourceError, SpecProblem
 from scalelab.load.sources import probe_source
-from scalelab.spec.models import ExperimentSpec
+from scalelab.spec.models import ExperimentSpec, FlinkJar, FlinkWorkload, YoloWorkload
 
 Check = Callable[[ExperimentSpec], list[SpecProblem]]
 
 
 def check_partitions_cover_workers(spec: ExperimentSpec) -> list[SpecProblem]:
     """Workers beyond the partition count would sit idle in the consumer group."""
-    if spec.broker.partitions >= spec.workload.workers:
+    if (
+        not isinstance(spec.workload, YoloWorkload)
+        or spec.broker.partitions >= spec.workload.workers
+    ):
         return []
     return [
         SpecProblem(
@@ -27,6 +31,8 @@ def check_partitions_cover_workers(spec: ExperimentSpec) -> list[SpecProblem]:
 
 def check_imgsz_multiple_of_32(spec: ExperimentSpec) -> list[SpecProblem]:
     """YOLO's largest stride is 32; unset means the model's own size, checked when it loads."""
+    if not isinstance(spec.workload, YoloWorkload):
+        return []
     if spec.workload.imgsz is None or spec.workload.imgsz % 32 == 0:
         return []
     return [SpecProblem("workload.imgsz", "must be a multiple of 32", value=spec.workload.imgsz)]
@@ -54,15 +60,30 @@ def check_distinct_topics(spec: ExperimentSpec) -> list[SpecProblem]:
 
 
 def check_faults_leave_a_worker(spec: ExperimentSpec) -> list[SpecProblem]:
-    """Faults name existing workers and leave at least one alive to take over."""
+    """Faults name existing workers (or TaskManagers) and leave one alive to take over."""
     problems = []
     killed = set()
+    wl = spec.workload
+    kind, count, field = (
+        ("kill-worker", wl.workers, "workload.workers")
+        if isinstance(wl, YoloWorkload)
+        else ("kill-taskmanager", wl.taskmanagers, "workload.taskmanagers")
+    )
     for index, fault in enumerate(spec.faults):
-        if fault.worker >= spec.workload.workers:
+        if fault.kind != kind:
+            problems.append(
+                SpecProblem(
+                    f"faults.{index}.kind",
+                    f"a {wl.kind} workload takes '{kind}' faults",
+                    value=fault.kind,
+                )
+            )
+        if fault.worker >= count:
             problems.append(
                 SpecProblem(
                     f"faults.{index}.worker",
-                    f"no such worker (workload.workers is {spec.workload.workers})",
+                    f"no such {'worker' if kind == 'kill-worker' else 'TaskManager'} "
+                    f"({field} is {count})",
                     value=fault.worker,
                 )
             )
@@ -71,9 +92,58 @@ def check_faults_leave_a_worker(spec: ExperimentSpec) -> list[SpecProblem]:
                 SpecProblem(f"faults.{index}.at", "must fall inside load.duration", value=fault.at)
             )
         killed.add(fault.worker)
-    if killed and len(killed) >= spec.workload.workers:
+    if killed and len(killed) >= count and isinstance(wl, YoloWorkload):
         problems.append(SpecProblem("faults", "would kill every worker; none would be left"))
     return problems
+
+
+def check_flink_parallelism(spec: ExperimentSpec) -> list[SpecProblem]:
+    """Every parallelism the job is asked for must fit the slots and the maximum parallelism
+    (the adaptive scheduler would otherwise run it lower without saying so)."""
+    wl = spec.workload
+    if not isinstance(wl, FlinkWorkload):
+        return []
+    asked = [("workload.parallelism", wl.parallelism)]
+    asked += [
+        (f"workload.schedule.{i}.parallelism", s.parallelism) for i, s in enumerate(wl.schedule)
+    ]
+    problems = []
+    for path, value in asked:
+        if value > wl.slots:
+            problems.append(
+                SpecProblem(
+                    path,
+                    f"exceeds the task slots (taskmanagers × slots_per_taskmanager = {wl.slots})",
+                    value=value,
+                )
+            )
+        elif value > wl.max_parallelism:
+            problems.append(
+                SpecProblem(
+                    path, f"exceeds workload.max_parallelism ({wl.max_parallelism})", value=value
+                )
+            )
+    for index, step in enumerate(wl.schedule):
+        if step.at >= spec.load.duration:
+            problems.append(
+                SpecProblem(
+                    f"workload.schedule.{index}.at", "must fall inside load.duration", value=step.at
+                )
+            )
+    return problems
+
+
+def check_flink_jar(spec: ExperimentSpec) -> list[SpecProblem]:
+    """A user's job jar must exist here (the local platform uploads it)."""
+    wl = spec.workload
+    if not isinstance(wl, FlinkWorkload) or not isinstance(wl.job, FlinkJar):
+        return []
+    path = Path(wl.job.jar).expanduser()
+    if not path.is_absolute() and spec.base_dir is not None:
+        path = spec.base_dir / path
+    if spec.platform.kind != "local" or path.is_file():
+        return []
+    return [SpecProblem("workload.job.jar", "no such file", value=str(path))]
 
 
 def check_source_readable(spec: ExperimentSpec) -> list[SpecProblem]:
@@ -98,6 +168,8 @@ CHECKS: list[Check] = [
     check_distinct_topics,
     check_faults_leave_a_worker,
     check_source_readable,
+    check_flink_parallelism,
+    check_flink_jar,
 ]
 
 

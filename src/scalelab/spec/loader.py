@@ -330,7 +330,9 @@ def _key_line(node: CommentedMap, key: str, fallback: int) -> int:
 
 
 def _is_union_tag(node: CommentedMap, key: str) -> bool:
-    return any(node.get(tag) == key for tag in ("kind", "profile"))
+    """A union's tag in an error location; a workload without `kind` is tagged 'yolo'."""
+    implied = key == "yolo" and "kind" not in node
+    return implied or any(node.get(tag) == key for tag in ("kind", "profile"))
 
 
 def dump_spec(spec: ExperimentSpec) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Discriminator, Field, Tag, TypeAdapter
 
 from scalelab.load.config import LoadSpec, SourceSpec
 from scalelab.platform.kubernetes.config import KubernetesSpec
@@ -108,6 +108,96 @@ class YoloWorkload(Section):
     )
 
 
+class FlinkJar(Section):
+    """A user's own Flink job: a jar, its entry class and its program arguments."""
+
+    jar: str = Field(description="Path to the job's jar (relative to the spec file).")
+    entry_class: str = Field(description="Fully qualified main class of the job.")
+    args: list[str] = Field(default_factory=list, description="Program arguments, as given.")
+
+
+class FramesWork(Section):
+    """What the `frames` job does per frame: decode, burn CPU, sleep (a model-server call)."""
+
+    decode: bool = Field(
+        True, description="Decode every frame (JPEG or raw); undecodable ones are dead-lettered."
+    )
+    burn: Annotated[float, Duration(maximum=60, allow_zero=True)] = Field(
+        0, description="CPU burned per frame (busy Fibonacci), e.g. '5ms'."
+    )
+    sleep: Annotated[float, Duration(maximum=60, allow_zero=True)] = Field(
+        0, description="Sleep per frame, standing for a call to a model server."
+    )
+
+
+class ParallelismStep(Section):
+    """One step of a parallelism schedule: from `at` seconds into the load, run at `parallelism`."""
+
+    at: LoadOffset = Field(description="When, in seconds after the load starts.")
+    parallelism: int = Field(ge=1, le=1024, description="The job's parallelism from then on.")
+
+
+class FlinkWorkload(Section):
+    kind: Literal["flink"] = Field(description="A Flink job on a Flink cluster scalelab starts.")
+    job: Literal["frames", "join"] | FlinkJar = Field(
+        "frames",
+        description="'frames' (scalelab's frame-processing job), 'join' (Scalehub's windowed "
+        "join), or a user's {jar, entry_class, args}.",
+    )
+    parallelism: int = Field(1, ge=1, le=1024, description="The job's parallelism at the start.")
+    max_parallelism: int = Field(
+        128, ge=1, le=32768, description="Upper bound of any rescale (key groups)."
+    )
+    taskmanagers: int = Field(1, ge=1, le=64, description="TaskManager processes.")
+    slots_per_taskmanager: int = Field(2, ge=1, le=64, description="Task slots per TaskManager.")
+    taskmanager_heap_mb: int = Field(
+        256, ge=64, le=1_048_576, description="Task heap of each TaskManager in MiB."
+    )
+    jobmanager_heap_mb: int = Field(
+        256, ge=128, le=1_048_576, description="Heap of the JobManager in MiB."
+    )
+    checkpoint_interval: Annotated[float, Duration(maximum=HOUR)] = Field(
+        2, description="Checkpoint interval; input offsets are committed on each checkpoint."
+    )
+    delivery: Literal["at-least-once", "exactly-once"] = Field(
+        "at-least-once",
+        description="Sink guarantee; exactly-once writes in Kafka transactions (read_committed).",
+    )
+    rescale: Literal["adaptive", "savepoint"] = Field(
+        "adaptive",
+        description="How the parallelism changes: the adaptive scheduler's resource "
+        "requirements, or stop-with-savepoint and resubmit.",
+    )
+    rescale_cooldown: Annotated[float, Duration(maximum=HOUR, allow_zero=True)] = Field(
+        30, description="Adaptive scheduler: shortest time between two rescales (Flink: 30 s)."
+    )
+    schedule: list[ParallelismStep] = Field(
+        default_factory=list, description="Parallelism changes during the load (step strategy)."
+    )
+    work: FramesWork = Field(default_factory=FramesWork, description="The `frames` job's work.")
+    drain_timeout: Annotated[float, Duration(maximum=DAY)] = Field(
+        60, description="After load, wait at most this long for the consumer lag to reach zero."
+    )
+
+    @property
+    def slots(self) -> int:
+        return self.taskmanagers * self.slots_per_taskmanager
+
+
+def _workload_kind(value: Any) -> str:
+    """The union's tag: `kind`, where a spec without one means YOLO (every older spec)."""
+    if isinstance(value, dict):
+        return str(value.get("kind", "yolo"))
+    return str(getattr(value, "kind", "yolo"))
+
+
+Workload = Annotated[
+    Annotated[YoloWorkload, Tag("yolo")] | Annotated[FlinkWorkload, Tag("flink")],
+    Discriminator(_workload_kind),
+]
+"""What processes the frames: YOLO workers, or a Flink job (`kind: flink`)."""
+
+
 Ceiling = Annotated[float, Duration(maximum=DAY)]
 """A latency ceiling in seconds: positive, at most a day."""
 
@@ -150,11 +240,15 @@ class SloSpec(Section):
 class FaultSpec(Section):
     """A fault injected on purpose during the load phase (failure experiments)."""
 
-    kind: Literal["kill-worker"] = Field(
-        description="'kill-worker': SIGKILL one worker; the others must take over its partitions."
+    kind: Literal["kill-worker", "kill-taskmanager"] = Field(
+        description="'kill-worker': SIGKILL one worker; the others must take over its partitions. "
+        "'kill-taskmanager' (Flink): SIGKILL one TaskManager; the job restarts from its last "
+        "checkpoint on the TaskManagers left (or a replacement scalelab starts)."
     )
     at: LoadOffset = Field(description="When, in seconds after the load starts.")
-    worker: int = Field(0, ge=0, le=255, description="Index of the worker to kill.")
+    worker: int = Field(
+        0, ge=0, le=255, description="Index of the worker (or TaskManager) to kill."
+    )
 
 
 class ExperimentSpec(Section):
@@ -166,7 +260,7 @@ class ExperimentSpec(Section):
     platform: PlatformSpec = Field(default_factory=PlatformSpec)
     broker: BrokerSpec = Field(default_factory=BrokerSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
-    workload: YoloWorkload = Field(default_factory=YoloWorkload)
+    workload: Workload = Field(default_factory=YoloWorkload)
     source: SourceSpec = Field(
         default_factory=lambda: _default_source(), description="Where frames come from."
     )
