@@ -25,8 +25,9 @@ def spec(*overrides: str) -> ExperimentSpec:
 
 
 def plan(settings: dict[str, Any] | None = None, *overrides: str) -> Plan:
+    """A plan for a cluster with Strimzi and kube-prometheus-stack (the operators' mode)."""
     chosen = KubernetesSpec.model_validate(settings or {})
-    built = Plan(spec(*overrides), RUN_ID, chosen)
+    built = Plan(spec(*overrides), RUN_ID, chosen, "strimzi", "kube-prometheus-stack")
     built.check()
     return built
 
@@ -340,5 +341,5 @@ def test_spec_configmap_holds_the_resolved_spec() -> None:
 def test_settings_default_when_the_spec_has_none() -> None:
     bare = load_spec(EXAMPLES / "quickstart.yaml", ["platform.kind=kubernetes"])
     assert kubernetes_settings(bare) == KubernetesSpec()
-    assert kubernetes_settings(spec()).image == "registry.example.org/scalelab:0.1.0"
+    assert kubernetes_settings(spec()).resources.worker.requests.cpu == "250m"
     assert KubernetesSpec().monitoring.kepler_chart_version != "latest"

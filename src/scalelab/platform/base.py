@@ -79,6 +79,15 @@ class Platform(ABC):
     def component_pids(self) -> dict[str, int]:
         """Process ids by component name (for CPU accounting), where the platform has them."""
 
+    def read_result(self, name: str, file: str) -> bytes | None:
+        """A small result file a component wrote (the producer's start time and report, the
+        tracker's report), or None while it does not exist.
+
+        The core asks the platform rather than opening the run directory: on a cluster
+        the file is in the component's pod, not on this machine.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot read {name}'s {file}")
+
     @abstractmethod
     def teardown(self) -> None:
         """Stop everything this platform started; never leaves a process behind."""

@@ -75,7 +75,11 @@ class ComponentResources(Section):
     )
     kafka: Resources = Field(
         default_factory=lambda: _resources("500m", "1Gi", "2", "2Gi"),
-        description="Each Kafka node (Strimzi) when scalelab deploys Kafka.",
+        description="Each Kafka node when scalelab deploys Kafka.",
+    )
+    prometheus: Resources = Field(
+        default_factory=lambda: _resources("100m", "256Mi", "1", "1Gi"),
+        description="The run's own Prometheus (monitoring.mode scalelab).",
     )
 
 
@@ -133,8 +137,14 @@ class Autoscaling(Section):
 
 
 class KafkaCluster(Section):
-    """The Strimzi Kafka scalelab deploys when the spec has no `broker.bootstrap`."""
+    """The Kafka scalelab deploys when the spec has no `broker.bootstrap`."""
 
+    mode: Literal["auto", "scalelab", "strimzi"] = Field(
+        "auto",
+        description="scalelab: the run's own KRaft StatefulSet from the component image; "
+        "strimzi: a Strimzi Kafka (the operator must be installed); auto: strimzi when the "
+        "cluster has Strimzi's resources, else scalelab.",
+    )
     strimzi_version: str = Field("0.47.0", description="Strimzi operator release (helm chart).")
     kafka_version: str = Field("4.0.0", description="Kafka version Strimzi runs.")
     metadata_version: str = Field("4.0-IV3", description="KRaft metadata version.")
@@ -154,8 +164,22 @@ class KafkaCluster(Section):
 
 
 class MonitoringStack(Section):
-    """Where the monitoring stack lives and which pinned charts `cluster monitoring` installs."""
+    """Which Prometheus scrapes the run: its own, or the cluster's kube-prometheus-stack."""
 
+    mode: Literal["auto", "scalelab", "kube-prometheus-stack"] = Field(
+        "auto",
+        description="scalelab: the run's own Prometheus (Kubernetes discovery in the run's "
+        "namespace, the kubelet's cAdvisor and resource metrics); kube-prometheus-stack: the "
+        "cluster's, through PodMonitors/ServiceMonitors; auto: kube-prometheus-stack when the "
+        "cluster has prometheus-operator's resources, else scalelab.",
+    )
+    prometheus_image: str | None = Field(
+        None,
+        description="Image of the run's own Prometheus (needs Kubernetes discovery), e.g. "
+        "quay.io/prometheus/prometheus:v3.9.1; default: the component image's "
+        "/opt/scalelab/bin/prometheus.",
+    )
+    retention: str = Field("1d", description="TSDB retention of the run's own Prometheus.")
     namespace: DnsLabel = Field("monitoring", description="Namespace of kube-prometheus-stack.")
     release: DnsLabel = Field("scalelab-monitoring", description="Helm release name.")
     kube_prometheus_stack_version: str = Field("67.8.0", description="Pinned chart version.")
@@ -172,8 +196,9 @@ class MonitoringStack(Section):
 
 class KubernetesSpec(Section):
     image: str = Field(
-        f"scalelab:{__version__}",
-        description="Component image (build it from the Dockerfile and push it where nodes pull).",
+        f"scalelab.local/scalelab:{__version__}",
+        description="Component image: `make image` builds it as a tarball (load it into the "
+        "nodes' containerd, or push it to a registry with skopeo).",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         "IfNotPresent", description="When nodes pull the image."

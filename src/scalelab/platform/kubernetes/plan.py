@@ -2,10 +2,16 @@
 
 `render` writes `Plan.all_objects()`; the platform applies the same groups
 at the moment the core asks for them, so what a user reviews is what runs.
+
+The modes are resolved here once: `auto` becomes `strimzi` /
+`kube-prometheus-stack` when the cluster has those operators' resources, else
+`scalelab` (the run brings its own Kafka and Prometheus). Offline (render)
+there is no cluster to ask: `auto` renders the self-contained mode.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,12 +19,22 @@ from scalelab.errors import ConfigError
 from scalelab.models.registry import BUILDERS
 from scalelab.platform.kubernetes import labels
 from scalelab.platform.kubernetes.config import KubernetesSpec, kubernetes_settings
-from scalelab.platform.kubernetes.manifests import Manifest, base, components, kafka
+from scalelab.platform.kubernetes.manifests import (
+    Manifest,
+    base,
+    components,
+    kafka,
+    monitors,
+    own_kafka,
+    own_prometheus,
+)
 from scalelab.spec.loader import dump_spec
-from scalelab.spec.models import ExperimentSpec
+from scalelab.spec.models import ExperimentSpec, YoloWorkload
 
 IMAGE_MODELS = "/opt/scalelab/models"
 COMPONENTS = ("tracker", "worker", "producer")
+STRIMZI = "kafka.strimzi.io/v1beta2"
+HasKind = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True)
@@ -26,10 +42,30 @@ class Plan:
     spec: ExperimentSpec
     run_id: str
     settings: KubernetesSpec = field(default_factory=KubernetesSpec)
+    kafka_mode: str = "scalelab"
+    monitoring_mode: str = "scalelab"
+    client_port: int = 29092
 
     @classmethod
-    def for_spec(cls, spec: ExperimentSpec, run_id: str) -> Plan:
-        plan = cls(spec, run_id, kubernetes_settings(spec))
+    def for_spec(
+        cls,
+        spec: ExperimentSpec,
+        run_id: str,
+        has_kind: HasKind | None = None,
+        client_port: int | None = None,
+    ) -> Plan:
+        """The plan with its modes resolved (`has_kind` asks the cluster; None: offline)."""
+        settings = kubernetes_settings(spec)
+        ask = has_kind or (lambda api_version, kind: False)
+        kafka_mode = settings.kafka.mode
+        if kafka_mode == "auto":
+            kafka_mode = "strimzi" if ask(STRIMZI, "Kafka") else "scalelab"
+        monitoring_mode = settings.monitoring.mode
+        if monitoring_mode == "auto":
+            found = ask(monitors.API_VERSION, "PodMonitor")
+            monitoring_mode = "kube-prometheus-stack" if found else "scalelab"
+        port = settings.kafka.client_port if client_port is None else client_port
+        plan = cls(spec, run_id, settings, kafka_mode, monitoring_mode, port)
         plan.check()
         return plan
 
@@ -48,15 +84,29 @@ class Plan:
         return self.spec.broker.bootstrap is None
 
     @property
+    def own_kafka(self) -> bool:
+        """The run's own KRaft StatefulSet (no Strimzi)."""
+        return self.managed_kafka and self.kafka_mode == "scalelab"
+
+    @property
+    def own_monitoring(self) -> bool:
+        """The run's own Prometheus (no kube-prometheus-stack)."""
+        return self.monitoring_mode == "scalelab"
+
+    @property
     def cluster_bootstrap(self) -> str:
         """The bootstrap address pods use."""
-        return self.spec.broker.bootstrap or kafka.bootstrap_address(self.namespace)
+        if self.spec.broker.bootstrap:
+            return self.spec.broker.bootstrap
+        if self.own_kafka:
+            return own_kafka.bootstrap_address(self.namespace)
+        return kafka.bootstrap_address(self.namespace)
 
     @property
     def client_bootstrap(self) -> str:
         """The bootstrap address scalelab itself uses (through port-forwards when it deploys)."""
         if self.managed_kafka:
-            return f"127.0.0.1:{self.settings.kafka.client_port}"
+            return f"127.0.0.1:{self.client_port}"
         return self.settings.kafka.client_bootstrap or self.cluster_bootstrap
 
     @property
@@ -64,17 +114,27 @@ class Plan:
         scaling = self.settings.autoscaling
         if scaling.enabled and scaling.min_replicas is not None:
             return scaling.min_replicas
-        return self.spec.workload.workers
+        return self.workload.workers
 
     @property
     def model_path(self) -> str:
         """The model file as the worker pods see it."""
         if self.settings.model_path:
             return self.settings.model_path
-        model = self.spec.workload.model
+        model = self.workload.model
         if self.settings.model_pvc:
             return f"{base.MODELS_DIR}/{Path(model).name}"
         return f"{IMAGE_MODELS}/{model}.onnx"
+
+    @property
+    def workload(self) -> YoloWorkload:
+        """The inference workload: the only kind the Kubernetes platform runs so far."""
+        if not isinstance(self.spec.workload, YoloWorkload):
+            raise ConfigError(
+                f"workload.kind {self.spec.workload.kind!r} does not run on Kubernetes yet "
+                "(only yolo)"
+            )
+        return self.spec.workload
 
     @property
     def resolved_spec(self) -> str:
@@ -83,11 +143,16 @@ class Plan:
     # -- checks -------------------------------------------------------------------------
     def check(self) -> None:
         """Settings that cannot work on a cluster fail here, before anything is applied."""
-        model = self.spec.workload.model
+        model = self.workload.model
         if model not in BUILDERS and not (self.settings.model_path or self.settings.model_pvc):
             raise ConfigError(
                 f"workload.model {model!r} is a file on this machine: pods cannot read it; set "
                 "platform.kubernetes.model_path (a path baked into the image) or model_pvc"
+            )
+        if self.own_kafka and self.settings.kafka.replicas != 1:
+            raise ConfigError(
+                "kafka.replicas: the run's own Kafka (kafka.mode scalelab) has one node; "
+                "use kafka.mode strimzi for more"
             )
         scaling = self.settings.autoscaling
         if scaling.enabled and not self.settings.resources.worker.requests.cpu:
@@ -103,16 +168,29 @@ class Plan:
         first = [base.namespace(self)] if self.settings.create_namespace else []
         return [*first, base.spec_configmap(self)]
 
+    def monitoring_objects(self) -> list[Manifest]:
+        return own_prometheus.monitoring_objects(self) if self.own_monitoring else []
+
     def kafka_objects(self) -> list[Manifest]:
-        return kafka.kafka_objects(self) if self.managed_kafka else []
+        if not self.managed_kafka:
+            return []
+        if self.own_kafka:
+            return own_kafka.kafka_objects(self, self.client_port)
+        return self._monitored(kafka.kafka_objects(self))
 
     def component_objects(
         self, component: str, extra: list[str] | None = None, env: dict[str, str] | None = None
     ) -> list[Manifest]:
-        return components.component_objects(self, component, extra, env)
+        return self._monitored(components.component_objects(self, component, extra, env))
+
+    def _monitored(self, objects: list[Manifest]) -> list[Manifest]:
+        """PodMonitors/ServiceMonitors only for the cluster's prometheus-operator."""
+        if not self.own_monitoring:
+            return objects
+        return [obj for obj in objects if obj["apiVersion"] != monitors.API_VERSION]
 
     def all_objects(self) -> list[Manifest]:
-        objects = self.base_objects() + self.kafka_objects()
+        objects = self.base_objects() + self.monitoring_objects() + self.kafka_objects()
         for component in COMPONENTS:
             objects += self.component_objects(component)
         return objects

@@ -2,9 +2,10 @@
 
 Construction connects to the cluster and checks it (operators, namespace), so
 a spec that asks for an unreachable cluster fails before anything exists.
-Infrastructure is Strimzi Kafka (or the spec's `broker.bootstrap`) and the
-cluster's kube-prometheus-stack; scalelab reaches both through port-forwards
-from this machine. Files the core reads from the run directory (the
+Infrastructure is the run's own Kafka and Prometheus (self-contained mode),
+or Strimzi Kafka (or the spec's `broker.bootstrap`) and the cluster's
+kube-prometheus-stack; scalelab reaches them through port-forwards from this
+machine. Files the core reads from the run directory (the
 producer's start and report, the tracker's qos.parquet) are copied out of
 the pods when they appear.
 """
@@ -20,7 +21,7 @@ from scalelab.platform.kubernetes import labels, nodes, readiness, teardown
 from scalelab.platform.kubernetes.client import connect
 from scalelab.platform.kubernetes.errors import KubernetesError
 from scalelab.platform.kubernetes.launch import component_of, role_args
-from scalelab.platform.kubernetes.manifests import Manifest
+from scalelab.platform.kubernetes.manifests import Manifest, own_kafka, own_prometheus
 from scalelab.platform.kubernetes.manifests.kafka import LOCAL_PORT, node_pod
 from scalelab.platform.kubernetes.plan import Plan
 from scalelab.platform.kubernetes.pods import PodOps
@@ -34,6 +35,7 @@ from scalelab.platform.kubernetes.prometheus import (
     missing_targets,
 )
 from scalelab.platform.kubernetes.tracking import Tracker
+from scalelab.platform.ports import free_port
 from scalelab.spec.models import ExperimentSpec
 
 PROMETHEUS_READY_TIMEOUT = 60.0
@@ -51,8 +53,9 @@ class KubernetesPlatform(Platform):
         self.run_id = run_id
         self.run_dir = run_dir
         self.detached = detached
-        self.plan = Plan.for_spec(spec, run_id)
-        self.cluster = connect(spec.platform.kubeconfig, spec.platform.context)
+        Plan.for_spec(spec, run_id)  # a spec that cannot work fails before any connection
+        self.cluster = connect(_kubeconfig(spec), spec.platform.context)
+        self.plan = Plan.for_spec(spec, run_id, self.cluster.has_kind, _client_port(spec))
         preflight(self.cluster, self.plan)
         self.pods = PodOps(self.cluster.core, self.plan.namespace)
         self.tracker = Tracker(self.cluster, self.pods, self.plan, run_dir)
@@ -66,6 +69,7 @@ class KubernetesPlatform(Platform):
         if roles.enabled:
             self.node_roles = nodes.apply_roles(self.cluster, roles)
         self._apply(self.plan.base_objects())
+        self._apply(self.plan.monitoring_objects())
         self._apply(self.plan.kafka_objects())
         bootstrap = self._forward_kafka() if self.plan.managed_kafka else self.plan.client_bootstrap
         self.endpoints = Endpoints(
@@ -76,6 +80,8 @@ class KubernetesPlatform(Platform):
                 "cluster_bootstrap": self.plan.cluster_bootstrap,
             },
         )
+        for infra in ("kafka", "prometheus") if self.plan.own_kafka else ():
+            self.tracker.watch_infrastructure(infra)  # a dead broker is named as such
         if self.plan.managed_kafka:
             self.wait_scraped(self.plan.settings.ready_timeout)
         return self.endpoints
@@ -116,15 +122,26 @@ class KubernetesPlatform(Platform):
         return True
 
     def _forward_kafka(self) -> str:
-        first = self.plan.settings.kafka.client_port
+        first = self.plan.client_port
+        if self.plan.own_kafka:
+            opener = pod_opener(
+                self.cluster.core, self.plan.namespace, own_kafka.POD, own_kafka.LOCAL_PORT
+            )
+            self.forwards.append(PortForward("kafka", opener, first))
+            return self.plan.client_bootstrap
         for node in range(self.plan.settings.kafka.replicas):
             opener = pod_opener(self.cluster.core, self.plan.namespace, node_pod(node), LOCAL_PORT)
             self.forwards.append(PortForward(f"kafka-{node}", opener, first + node))
         return self.plan.client_bootstrap
 
     def _forward_prometheus(self) -> str:
-        namespace = self.plan.settings.monitoring.namespace
-        pod = find_pod(self.cluster, namespace, PROMETHEUS_PODS, "Prometheus")
+        namespace, selector = self.plan.settings.monitoring.namespace, PROMETHEUS_PODS
+        if self.plan.own_monitoring:
+            namespace = self.plan.namespace
+            selector = (
+                f"{labels.run_selector(self.run_id)},{labels.COMPONENT}={own_prometheus.NAME}"
+            )
+        pod = find_pod(self.cluster, namespace, selector, "Prometheus")
         forward = PortForward(
             "prometheus", pod_opener(self.cluster.core, namespace, pod, PROMETHEUS_PORT)
         )
@@ -185,7 +202,25 @@ class KubernetesPlatform(Platform):
 
     def versions(self) -> dict[str, str]:
         settings = self.plan.settings
-        return {"kafka": settings.kafka.kafka_version, "kepler": settings.kepler_version}
+        found = {"image": settings.image, "kafka_mode": self.plan.kafka_mode}
+        found["monitoring_mode"] = self.plan.monitoring_mode
+        if self.plan.own_kafka:
+            return {**found, "kafka": self._image_kafka_version()}
+        return {**found, "kafka": settings.kafka.kafka_version, "kepler": settings.kepler_version}
+
+    def _image_kafka_version(self) -> str:
+        """The Kafka jar the broker pod runs (the image decides it, not a setting)."""
+        try:
+            _, out = self.pods.exec(own_kafka.POD, "kafka", ["ls", own_kafka.LIB])
+        except KubernetesError:
+            return "unknown"
+        jars = [n for n in out.split() if n.startswith("kafka_2.13-") and n.endswith(".jar")]
+        return jars[0].removeprefix("kafka_2.13-").removesuffix(".jar") if jars else "unknown"
+
+    def read_result(self, name: str, file: str) -> bytes | None:
+        """A result file a component wrote into its data volume, read through exec (or the
+        copy kept once the component finished); None while it does not exist."""
+        return self.tracker.read_result(name, file)
 
     def component_pids(self) -> dict[str, int]:
         """Pods have no process ids on this machine; CPU comes from Prometheus (cAdvisor)."""
@@ -212,3 +247,19 @@ class KubernetesPlatform(Platform):
             (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "logs" / "teardown-errors.log").write_text("\n".join(errors) + "\n")
             raise ComponentError("teardown", "; ".join(errors))
+
+
+def _client_port(spec: ExperimentSpec) -> int | None:
+    """Our own broker advertises the local end of its port-forward: a free port unless the
+    spec fixed one, so that two runs (or tests) on one machine never collide."""
+    kafka = spec.platform.kubernetes.kafka
+    fixed = "client_port" in kafka.model_fields_set or kafka.mode == "strimzi"
+    return None if fixed else free_port()
+
+
+def _kubeconfig(spec: ExperimentSpec) -> str | None:
+    """A relative kubeconfig is relative to the spec's file, like the spec's other paths."""
+    given = spec.platform.kubeconfig
+    if given is None or Path(given).expanduser().is_absolute() or spec.base_dir is None:
+        return None if given is None else str(Path(given).expanduser())
+    return str(Path(spec.base_dir) / given)

@@ -13,7 +13,7 @@ BUSY_KINDS = (("apps/v1", "Deployment"), ("batch/v1", "Job"), ("v1", "ConfigMap"
 
 
 def require_kinds(cluster: Cluster, plan: Plan) -> None:
-    if plan.managed_kafka:
+    if plan.managed_kafka and not plan.own_kafka:
         for kind in ("Kafka", "KafkaNodePool", "KafkaTopic"):
             if not cluster.has_kind(STRIMZI, kind):
                 raise PrerequisiteError(
@@ -21,7 +21,7 @@ def require_kinds(cluster: Cluster, plan: Plan) -> None:
                     "run `scalelab cluster strimzi install`, or set "
                     "broker.bootstrap to an existing Kafka",
                 )
-    for kind in ("PodMonitor", "ServiceMonitor"):
+    for kind in () if plan.own_monitoring else ("PodMonitor", "ServiceMonitor"):
         if not cluster.has_kind(MONITORING, kind):
             raise PrerequisiteError(
                 f"prometheus-operator custom resources ({MONITORING} {kind})",

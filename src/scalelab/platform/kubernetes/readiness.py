@@ -39,6 +39,16 @@ def deployment_ready(obj: Manifest) -> bool:
     )
 
 
+def statefulset_ready(obj: Manifest) -> bool:
+    """The latest generation observed and every replica ready (the broker accepts clients)."""
+    status = obj.get("status") or {}
+    wanted = (obj.get("spec") or {}).get("replicas", 1)
+    return (
+        status.get("observedGeneration", 0) >= obj["metadata"].get("generation", 0)
+        and status.get("readyReplicas", 0) >= wanted
+    )
+
+
 def job_running(obj: Manifest) -> bool:
     """A Job's pod is up and ready, or the Job completed.
 
@@ -80,6 +90,7 @@ def exists(obj: Manifest) -> bool:
 
 READY = {
     "Deployment": deployment_ready,
+    "StatefulSet": statefulset_ready,
     "Job": job_running,
     "Kafka": strimzi_ready,
     "KafkaTopic": strimzi_ready,

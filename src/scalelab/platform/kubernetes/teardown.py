@@ -16,14 +16,17 @@ from scalelab.platform.kubernetes.pods import PodOps
 
 STRIMZI = "kafka.strimzi.io/v1beta2"
 MONITORING = "monitoring.coreos.com/v1"
+RBAC = "rbac.authorization.k8s.io/v1"
 DELETE_ORDER: tuple[tuple[tuple[str, str], ...], ...] = (
     (("autoscaling/v2", "HorizontalPodAutoscaler"), ("batch/v1", "Job"), ("apps/v1", "Deployment")),
     ((MONITORING, "PodMonitor"), (MONITORING, "ServiceMonitor"), ("v1", "Service")),
     ((STRIMZI, "KafkaTopic"),),
-    ((STRIMZI, "Kafka"), (STRIMZI, "KafkaNodePool")),
-    (("v1", "ConfigMap"), ("v1", "Secret")),
+    ((STRIMZI, "Kafka"), (STRIMZI, "KafkaNodePool"), ("apps/v1", "StatefulSet")),
+    (("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "ServiceAccount")),
+    ((RBAC, "RoleBinding"), (RBAC, "Role"), (RBAC, "ClusterRoleBinding"), (RBAC, "ClusterRole")),
     (("v1", "Namespace"),),
 )
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 STEP_TIMEOUT_S = 300.0
 
 
@@ -59,13 +62,13 @@ def delete_selected(
     errors: list[str] = []
     for group in DELETE_ORDER:
         for api_version, kind in group:
-            where = None if kind == "Namespace" else namespace
+            where = None if kind in CLUSTER_SCOPED else namespace
             try:
                 cluster.delete_labelled(api_version, kind, where, selector)
             except ScalelabError as error:
                 errors.append(str(error))
         for api_version, kind in group:
-            where = None if kind == "Namespace" else namespace
+            where = None if kind in CLUSTER_SCOPED else namespace
             try:
                 cluster.wait_gone(api_version, kind, where, selector, timeout)
             except ScalelabError as error:

@@ -77,6 +77,11 @@ class Tracker:
         self.components[component] = Component(component)
         return True
 
+    def watch_infrastructure(self, component: str) -> None:
+        """Health-check the run's own broker or Prometheus pods like a component's."""
+        self.add_name(component, component)
+        self.started(component)
+
     def started(self, component: str) -> None:
         self.components[component].started = True
 
@@ -129,7 +134,7 @@ class Tracker:
         return {
             c.name: counts[c.name] - len(c.killed)
             for c in self.components.values()
-            if c.started and not c.finished
+            if c.started and not c.finished and c.name in counts
         }
 
     # -- health ---------------------------------------------------------------------------
@@ -192,6 +197,18 @@ class Tracker:
                 pod, component, f"{DATA_DIR}/{file}", self.run_dir / file
             ):
                 self.copied.add(file)
+
+    def read_result(self, name: str, file: str) -> bytes | None:
+        """A component's result file: the copy once taken, else read from its pod now."""
+        if file in self.copied:
+            return (self.run_dir / file).read_bytes()
+        pod = self.pod_for(name)
+        if pod is None:
+            return None
+        try:
+            return self.pods.read_file(pod, self.names[name], f"{DATA_DIR}/{file}")
+        except ApiError:
+            return None
 
     def _tail(self, pod: Manifest) -> str:
         name = pod["metadata"]["name"]

@@ -16,6 +16,7 @@ SPEC_DIR = "/etc/scalelab"
 DATA_DIR = "/data"
 MODELS_DIR = "/models"
 METRICS_PORT = 9400
+IMAGE_PATH = "/opt/scalelab/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def namespace(plan: Plan) -> Manifest:
@@ -89,6 +90,7 @@ def volumes(plan: Plan) -> tuple[list[Manifest], list[Manifest]]:
 
 def environment(extra: dict[str, str]) -> list[Manifest]:
     env: list[Manifest] = [
+        {"name": "PATH", "value": IMAGE_PATH},  # the image's venv first (`python`, `scalelab`)
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
         {"name": "SCALELAB_METRICS_ADDR", "value": "0.0.0.0"},
