@@ -2,7 +2,9 @@
 
 Every series is a range query ending exactly at `now`, on a grid of
 `step` seconds, so a series' last point is its value at `now`: the figure
-the page prints is what an instant query at `now` returns.
+the page prints is what an instant query at `now` returns. `now` is one
+scrape interval and a half-second behind the clock: a scrape that started
+before it has been stored by then, so the value at `now` no longer changes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from scalelab.live.follow import RunState
 from scalelab.live.prom import Prometheus, Series
 
 MAX_POINTS = 600
+SETTLE_S = 0.5
 
 
 def grid(start: float, now: float, scrape_s: float) -> tuple[float, float]:
@@ -29,9 +32,11 @@ def grid(start: float, now: float, scrape_s: float) -> tuple[float, float]:
 def snapshot(
     state: RunState | None, prom: Prometheus | None, now: float | None = None
 ) -> dict[str, Any]:
-    now = round(time.time() if now is None else now, 3)
     if state is None:
-        return {"now": now, "run": None, "message": "waiting for the run to start"}
+        return {"now": time.time(), "run": None, "message": "waiting for the run to start"}
+    if now is None:
+        now = time.time() - state.scrape_interval_s - SETTLE_S
+    now = round(now, 3)
     body: dict[str, Any] = {
         "now": now,
         "run": {"id": state.id, "dir": str(state.dir), "status": state.status},

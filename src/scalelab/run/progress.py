@@ -1,33 +1,171 @@
-"""The live view of a run: phase, elapsed time, achieved rate and consumer lag."""
+"""The terminal live view of a run: the phase, its steps, and sliding-window figures.
+
+The orchestrator tells it what happens (`phase`, `step`, `tick`); it never
+asks the run for anything. Rates are taken over the last `WINDOW_S` seconds
+of ticks, not between two ticks half a second apart: a Poisson load at 6/s
+reads about 6/s, not 11.2/s. With `watch(prometheus_url, run_id)` a
+background thread adds what only Prometheus knows (target, completed/s, p99
+over the same window, errors), using the live dashboard's PromQL.
+
+On a terminal the view is one line redrawn in place, and phases and steps
+are printed above it; when stdout is not a terminal (a pipe, CI, a log file)
+it prints one plain line every `PLAIN_EVERY_S` seconds instead of nothing.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
+from dataclasses import dataclass, replace
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.live import Live
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from scalelab.live.prom import Series
+
+WINDOW_S = 5.0
+PLAIN_EVERY_S = 5.0
+WATCH_EVERY_S = 2.0
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What the line shows; None is "not known (yet)"."""
+
+    elapsed: float | None = None
+    produced: int | None = None
+    lag: int | None = None
+    sent_rate: float | None = None
+    drain_rate: float | None = None
+    target: float | None = None
+    completed_rate: float | None = None
+    p99: float | None = None
+    errors: float | None = None
+
+
+class Window:
+    """Counts sampled over time; `rate()` is the change per second over the last WINDOW_S."""
+
+    def __init__(self, seconds: float = WINDOW_S):
+        self.seconds = seconds
+        self.samples: deque[tuple[float, float]] = deque()
+
+    def add(self, at: float, value: float) -> None:
+        self.samples.append((at, value))
+        while len(self.samples) > 2 and self.samples[1][0] <= at - self.seconds:
+            self.samples.popleft()
+
+    def rate(self) -> float | None:
+        if len(self.samples) < 2:
+            return None
+        (t0, v0), (t1, v1) = self.samples[0], self.samples[-1]
+        return (v1 - v0) / (t1 - t0) if t1 > t0 else None
+
+
+def line(phase: str, detail: str, figures: Figures, duration: float | None) -> str:
+    """The one-line view: phase, progress through it, and the figures that are known."""
+    parts = [f"{phase:<8}"]
+    if detail:
+        parts.append(detail)
+    if figures.elapsed is not None:
+        total = f"/{duration:.0f}" if duration else ""
+        parts.append(f"{figures.elapsed:5.0f}{total} s")
+    known = [
+        ("target", figures.target, "{:.1f}/s"),
+        ("sent", figures.sent_rate, "{:.1f}/s"),
+        (f"completed ({WINDOW_S:g} s)", figures.completed_rate, "{:.1f}/s"),
+        ("p99", figures.p99, "{:.2f} s"),
+        ("lag", figures.lag, "{:d}"),
+        ("draining", figures.drain_rate, "{:.1f}/s"),
+        ("errors", figures.errors, "{:.0f}"),
+    ]
+    parts += [f"{name} {form.format(value)}" for name, value, form in known if value is not None]
+    return "  ".join(parts)
 
 
 class LiveView:
-    """A rich progress bar over the load duration, with live figures in its description."""
+    """Phase, steps and figures of one run, on a terminal or as plain lines."""
 
-    def __init__(self, console: Console, duration: float):
+    def __init__(
+        self,
+        console: Console,
+        duration: float | None = None,
+        prometheus: str | None = None,
+        run_id: str | None = None,
+    ):
+        self.console = console
         self.duration = duration
-        self.progress = Progress(
-            TextColumn("[bold]{task.fields[phase]:<7}"),
-            BarColumn(),
-            TextColumn("{task.completed:>5.0f}/{task.total:.0f} s"),
-            TextColumn("{task.fields[figures]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self.task = self.progress.add_task("load", total=duration, phase="start", figures="")
-        self.last: tuple[float, int] | None = None
+        self.interactive = console.is_terminal
+        self.name, self.detail = "", ""
+        self.figures = Figures()
+        self.sent = Window()
+        self.left = Window()
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+        self._last_plain = 0.0
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        if prometheus and run_id:
+            self.watch(prometheus, run_id)
 
+    # -- the API the orchestrator calls ---------------------------------------------------
+    def phase(self, name: str, detail: str = "") -> None:
+        """A new phase (setup, deploy, warmup, load, drain, export, analysis, teardown)."""
+        with self._lock:
+            changed = name != self.name
+            self.name, self.detail = name, detail
+            if changed:
+                self.left = Window()
+        if changed:
+            self._print(f"[bold]{name}[/bold] {detail}".rstrip())
+        self._refresh()
+
+    def step(self, text: str) -> None:
+        """One step inside the phase (`broker: ready in 2.1 s`, `export: metrics.parquet`)."""
+        self._print(f"  · {text}")
+        self._refresh()
+
+    def tick(
+        self, produced: int | None = None, lag: int | None = None, elapsed: float | None = None
+    ) -> None:
+        """The orchestrator's counts: messages produced so far, consumer lag, seconds elapsed."""
+        now = time.monotonic()
+        with self._lock:
+            changes: dict[str, object] = {"elapsed": elapsed, "lag": lag}
+            if produced is not None:
+                self.sent.add(now, produced)
+                changes.update(produced=produced, sent_rate=self.sent.rate())
+            if lag is not None and self.name in ("drain", "cooldown"):
+                self.left.add(now, -lag)
+                changes["drain_rate"] = self.left.rate()
+            self.figures = replace(self.figures, **changes)  # type: ignore[arg-type]
+        self._refresh()
+
+    def update(self, phase: str, elapsed: float, produced: int, lag: int) -> None:
+        """The former single call: phase name, elapsed seconds, produced and lag."""
+        if phase != self.name:
+            self.phase(phase)
+        self.tick(produced, lag, elapsed)
+
+    def watch(self, prometheus: str, run_id: str) -> None:
+        """Add target, completed/s, p99 and errors from the run's Prometheus (a thread)."""
+        if self._watcher is not None:
+            return
+        self._watcher = threading.Thread(
+            target=self._poll, args=(prometheus, run_id), name="liveview-prometheus", daemon=True
+        )
+        self._watcher.start()
+
+    # -- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> LiveView:
-        self.progress.start()
+        if self.interactive:
+            self._live = Live(Text(""), console=self.console, auto_refresh=False, transient=False)
+            self._live.start()
         return self
 
     def __exit__(
@@ -36,15 +174,53 @@ class LiveView:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.progress.stop()
+        self._stop.set()
+        if self._live is not None:
+            self._refresh(force=True)
+            self._live.stop()
+            self._live = None
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
 
-    def update(self, phase: str, elapsed: float, produced: int, lag: int) -> None:
+    # -- internals ------------------------------------------------------------------------
+    def _print(self, markup: str) -> None:
+        self.console.print(markup, highlight=False)
+
+    def _refresh(self, force: bool = False) -> None:
+        with self._lock:
+            text = line(self.name, self.detail, self.figures, self.duration)
+        if self._live is not None:
+            self._live.update(Text(text), refresh=True)
+            return
         now = time.monotonic()
-        rate = 0.0
-        if self.last is not None and now > self.last[0]:
-            rate = (produced - self.last[1]) / (now - self.last[0])
-        self.last = (now, produced)
-        figures = f"sent {produced:>7}  rate {rate:7.1f}/s  lag {lag:>6}"
-        self.progress.update(
-            self.task, completed=min(elapsed, self.duration), phase=phase, figures=figures
-        )
+        if (force or now - self._last_plain >= PLAIN_EVERY_S) and self.figures != Figures():
+            self._last_plain = now
+            self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    def _poll(self, prometheus: str, run_id: str) -> None:
+        from scalelab.live.prom import Prometheus
+        from scalelab.live.queries import backlog_panel, duration, latency_panel, rate_panel
+
+        window = duration(WINDOW_S)
+        run = f'run_id="{run_id}"'
+        wanted = {
+            "target": rate_panel(run, window).queries[0].expr,
+            "completed_rate": rate_panel(run, window).queries[2].expr,
+            "p99": latency_panel(run, window).queries[2].expr,
+            "errors": backlog_panel(run).queries[1].expr,
+        }
+        client = Prometheus(prometheus, timeout=WATCH_EVERY_S)
+        try:
+            while not self._stop.wait(WATCH_EVERY_S):
+                found = {key: _value(client.instant(expr)) for key, expr in wanted.items()}
+                with self._lock:
+                    self.figures = replace(self.figures, **found)  # type: ignore[arg-type]
+                self._refresh()
+        finally:
+            client.close()
+
+
+def _value(series: list[Series] | None) -> float | None:
+    if not series or not series[0].points:
+        return None
+    return series[0].points[0][1]
