@@ -108,6 +108,7 @@ class LiveView:
         self._lock = threading.Lock()
         self._live: Live | None = None
         self._last_plain = 0.0
+        self._last_text = ""
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         if prometheus and run_id:
@@ -116,13 +117,14 @@ class LiveView:
     # -- the API the orchestrator calls ---------------------------------------------------
     def phase(self, name: str, detail: str = "") -> None:
         """A new phase (setup, deploy, warmup, load, drain, export, analysis, teardown)."""
-        with self._lock:
-            changed = name != self.name
-            self.name, self.detail = name, detail
-            if changed:
+        if name != self.name:
+            self._refresh(force=True)  # the previous phase's last figures stay on record
+            with self._lock:
                 self.left = Window()
-        if changed:
+                self.figures = replace(self.figures, sent_rate=None, drain_rate=None)
             self._print(f"[bold]{name}[/bold] {detail}".rstrip())
+        with self._lock:
+            self.name, self.detail = name, detail
         self._refresh()
 
     def step(self, text: str) -> None:
@@ -175,8 +177,8 @@ class LiveView:
         tb: TracebackType | None,
     ) -> None:
         self._stop.set()
+        self._refresh(force=True)
         if self._live is not None:
-            self._refresh(force=True)
             self._live.stop()
             self._live = None
         if self._watcher is not None:
@@ -193,8 +195,9 @@ class LiveView:
             self._live.update(Text(text), refresh=True)
             return
         now = time.monotonic()
-        if (force or now - self._last_plain >= PLAIN_EVERY_S) and self.figures != Figures():
-            self._last_plain = now
+        due = force or now - self._last_plain >= PLAIN_EVERY_S
+        if due and self.figures != Figures() and text != self._last_text:
+            self._last_plain, self._last_text = now, text
             self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def _poll(self, prometheus: str, run_id: str) -> None:
