@@ -102,10 +102,18 @@ def _create_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 def _read_keys_and_seqs(bootstrap: str, topic: str, expected: int) -> dict[str, int]:
     """Every message's key and its `seq` header, read from the start of the topic."""
+    return {
+        key: int(headers[common.H_SEQ])
+        for key, (headers, _) in _read(bootstrap, topic, expected).items()
+    }
+
+
+def _read(bootstrap: str, topic: str, expected: int) -> dict[str, tuple[dict[str, str], int]]:
+    """Every message's key: its headers and its value's length, read from the topic's start."""
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": topic, "enable.auto.commit": False}
     )
-    found: dict[str, int] = {}
+    found: dict[str, tuple[dict[str, str], int]] = {}
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
@@ -113,8 +121,8 @@ def _read_keys_and_seqs(bootstrap: str, topic: str, expected: int) -> dict[str, 
         while len(found) < expected and time.monotonic() < deadline:
             for message in consumer.consume(500, 1.0):
                 if message.error() is None:
-                    seq = common.header_dict(message.headers())[common.H_SEQ]
-                    found[(message.key() or b"").decode()] = int(seq)
+                    headers = common.header_dict(message.headers())
+                    found[(message.key() or b"").decode()] = (headers, len(message.value() or b""))
     finally:
         consumer.close()
     return found
@@ -134,8 +142,16 @@ def test_the_producer_reports_the_load_phase_and_keys_messages_by_run(
     assert report["flush_undelivered"] == 0 and report["load_seq_counted"] is True
     assert report["target_rate"] == pytest.approx(50.0)
     assert report["lag_p99_s"] is not None and report["lag_max_s"] >= report["lag_p99_s"]
-    keys = _read_keys_and_seqs(endpoints.bootstrap, topic, 150)
+    found = _read(endpoints.bootstrap, topic, 150)
+    keys = {key: int(headers[common.H_SEQ]) for key, (headers, _) in found.items()}
     assert keys == {f"{producer.run_id}:{seq}": seq for seq in range(150)}
+    # only failed deliveries are reported to the client: acked and bytes are still exact
+    assert report["bytes"] == sum(size for _, size in found.values())
+    first_load = found[f"{producer.run_id}:50"][0]
+    assert report["load_first_send_ns"] == int(first_load[common.H_SENT])
+    for headers, _ in found.values():
+        assert int(headers[common.H_SENT]) >= int(headers[common.H_INTENDED])
+    assert report["cpu_s"] > 0 and 0 < report["load_cpu_s"] <= report["cpu_s"]
 
 
 def test_a_schedule_too_big_for_memory_starts_sending_at_once(

@@ -237,3 +237,86 @@ def test_a_stop_while_waiting_never_sends_the_next_message_early() -> None:
         stop,
     )
     assert [key for key, _, _ in producer.sent] == [b"run-7:0"]
+
+
+def test_a_paced_producer_hands_every_send_to_the_statistics_before_it_waits() -> None:
+    """Sends are tallied in batches, but never held across a wait: metrics stay current."""
+    fake = SteppingClock(step_at_s=1e9, step_ns=0)
+    seen_at_sleep: list[tuple[int, int]] = []
+    stats = SendStats()
+    producer = RecordingProducer(fake)
+
+    def sleep_and_look(seconds: float) -> None:
+        seen_at_sleep.append((len(producer.sent), stats.sent))
+        SteppingClock.sleep(fake, seconds)
+
+    fake.sleep = sleep_and_look  # type: ignore[method-assign]
+    clock = PacingClock(fake)
+    ctx = SendContext(clock.now_ns(), "in", "run-7", "synthetic", clock)
+    # bursts of 100 messages due at once, a second apart: more than one tally batch each
+    offsets = [float(second) for second in range(3) for _ in range(100)]
+    send_loop(
+        cast(Any, producer),
+        Schedule(iter(offsets)),
+        itertools.repeat(b"frame"),
+        threading.Lock(),
+        ctx,
+        stats,
+        threading.Event(),
+    )
+    assert seen_at_sleep and all(produced == tallied for produced, tallied in seen_at_sleep)
+    assert {produced for produced, _ in seen_at_sleep} == {100, 200}
+    assert stats.sent == stats.load_sent == 300 and stats.per_second == {0: 100, 1: 100, 2: 100}
+    assert stats.sent_bytes == 300 * len(b"frame")
+
+
+def test_a_full_local_queue_delays_a_message_but_sends_it_once() -> None:
+    fake = SteppingClock(step_at_s=1e9, step_ns=0)
+
+    class FullOnce(RecordingProducer):
+        def __init__(self, clock: SteppingClock):
+            super().__init__(clock)
+            self.refused = 0
+            self.polls: list[float] = []
+
+        def produce(self, *args: Any, **kwargs: Any) -> None:
+            if len(self.sent) == 2 and not self.refused:
+                self.refused += 1
+                raise BufferError("Local: Queue full")
+            super().produce(*args, **kwargs)
+
+        def poll(self, timeout: float) -> int:
+            self.polls.append(timeout)
+            return 0
+
+    clock = PacingClock(fake)
+    producer, stats = FullOnce(fake), SendStats()
+    ctx = SendContext(clock.now_ns(), "in", "run-7", "synthetic", clock)
+    send_loop(
+        cast(Any, producer),
+        Schedule(iter([0.0] * 5)),
+        itertools.repeat(b"frame"),
+        threading.Lock(),
+        ctx,
+        stats,
+        threading.Event(),
+    )
+    assert [key for key, _, _ in producer.sent] == [f"run-7:{n}".encode() for n in range(5)]
+    assert producer.refused == 1 and any(timeout > 0 for timeout in producer.polls)
+    assert stats.sent == 5
+
+
+def test_acknowledged_is_sent_less_errors_less_pending_when_only_errors_are_reported() -> None:
+    stats = SendStats()
+    stats.record_sends([0, 1_000, 10, 100] * 10, in_load=True)  # 10 sends of 100 B
+
+    class Failed:
+        def value(self) -> bytes:
+            return b"x" * 100
+
+    stats.on_delivery(cast(Any, "broker said no"), cast(Any, Failed()))
+    stats.settle(pending=4)
+    assert (stats.sent, stats.errors, stats.acked, stats.bytes) == (10, 1, 5, 500)
+    stats.settle(pending=0)
+    assert (stats.acked, stats.bytes) == (9, 900)
+    assert stats.error_samples == ["broker said no"]

@@ -20,16 +20,12 @@ class ClockSource(Protocol):
 
 
 class SystemClock:
-    """The real clocks."""
+    """The real clocks: the `time` functions themselves (the send path reads the clock per
+    message, and a Python method around `time.monotonic_ns` doubled the cost of a reading)."""
 
-    def wall_ns(self) -> int:
-        return time.time_ns()
-
-    def monotonic_ns(self) -> int:
-        return time.monotonic_ns()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+    wall_ns = staticmethod(time.time_ns)
+    monotonic_ns = staticmethod(time.monotonic_ns)
+    sleep = staticmethod(time.sleep)
 
 
 class PacingClock:

@@ -18,7 +18,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +66,29 @@ def producer_config(bootstrap: str) -> dict[str, object]:
     }
 
 
+LOAD_PRODUCER_OVERRIDES: dict[str, object] = {
+    "delivery.report.only.error": True,
+    "queue.buffering.max.messages": 1_000_000,
+}
+"""The load generator's own client settings, on top of `producer_config`.
+
+Only failed deliveries are reported: a report per message made the client
+build a Python message (a copy of the frame, key and headers) and call back
+into Python for every acknowledgement, a third of the send path's CPU; what
+was acknowledged is what was sent, less the errors, less what is still
+pending (`len(producer)`). A queue of 10^6 messages (the byte cap stays
+1 GiB) keeps 1 kB frames from filling it and stalling the sender."""
+POLL_EVERY = 64
+"""Serve the client's callbacks every this many sends (and before every wait)."""
+TALLY_EVERY = 64
+"""Hand a thread's sends to the shared statistics every this many sends (and before every wait)."""
+
+
+def load_producer_config(bootstrap: str) -> dict[str, object]:
+    """The load generator's client: `producer_config` plus `LOAD_PRODUCER_OVERRIDES`."""
+    return {**producer_config(bootstrap), **LOAD_PRODUCER_OVERRIDES}
+
+
 class UndeliveredError(ScalelabError):
     """Messages the broker had not acknowledged when the final flush gave up."""
 
@@ -90,7 +113,11 @@ class SendStats:
     acked: int = 0
     errors: int = 0
     bytes: int = 0
+    sent_bytes: int = 0
+    error_bytes: int = 0
     load_sent: int = 0
+    load_first_send_ns: int = 0
+    load_first_cpu_s: float = 0.0
     per_second: dict[int, int] = field(default_factory=dict)
     last_send_ns: int = 0
     last_lag_ns: int = 0
@@ -100,14 +127,46 @@ class SendStats:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        """A delivery report: with `delivery.report.only.error`, only failures come here."""
         with self.lock:
             if error is not None:
                 self.errors += 1
+                self.error_bytes += len(message.value() or b"")
                 if len(self.error_samples) < 10:
                     self.error_samples.append(str(error))
                 return
             self.acked += 1
             self.bytes += len(message.value() or b"")
+
+    def settle(self, pending: int) -> None:
+        """Acknowledged = sent - errors - still pending, when successes are not reported.
+
+        Bytes: those of the pending messages are taken at the mean frame size
+        until nothing is pending, then exact.
+        """
+        with self.lock:
+            self.acked = max(self.acked, self.sent - self.errors - pending)
+            mean = self.sent_bytes / self.sent if self.sent else 0
+            pending_bytes = round(pending * mean)
+            self.bytes = max(self.bytes, self.sent_bytes - self.error_bytes - pending_bytes)
+
+    def record_sends(self, sends: list[int], in_load: bool) -> None:
+        """Record a thread's sends, flat `[second, lag_ns, sent_ns, bytes, ...]`, one lock."""
+        lags = self.load_lags if in_load else self.other_lags
+        with self.lock:
+            per_second = self.per_second
+            for i in range(0, len(sends), 4):
+                second = sends[i]
+                per_second[second] = per_second.get(second, 0) + 1
+                lags.add(sends[i + 1])
+                self.sent_bytes += sends[i + 3]
+            n = len(sends) // 4
+            self.sent += n
+            if in_load:
+                self.load_sent += n
+            if n:
+                self.last_lag_ns = sends[-3]
+                self.last_send_ns = max(self.last_send_ns, sends[-2])
 
     def record_send(self, second: int, lag_ns: int, sent_ns: int, in_load: bool) -> None:
         with self.lock:
@@ -130,12 +189,15 @@ class MetricsPublisher:
     rates; plain integers per message and deltas once a second cost nothing.
     """
 
-    def __init__(self, stats: SendStats):
+    def __init__(self, stats: SendStats, pending: Callable[[], int] | None = None):
         self.stats = stats
+        self.pending = pending
         self.seen = {"sent": 0, "acked": 0, "errors": 0, "bytes": 0}
 
     def publish(self) -> int:
         """Push what happened since the last call; returns the messages sent since then."""
+        if self.pending is not None:
+            self.stats.settle(self.pending())
         with self.stats.lock:
             now = {
                 "sent": self.stats.sent,
@@ -255,40 +317,94 @@ def send_loop(
     """One producer thread: wait for each intended time (never sleep past it), then send.
 
     Waits run on the monotonic clock; `shift` turns its readings into UTC epoch ns.
+    The per-message path does only what each message needs (its three
+    timestamp/sequence headers, the produce call, four integers for the
+    statistics); callbacks are served and statistics handed over every
+    `POLL_EVERY`/`TALLY_EVERY` sends and before every wait, so a paced
+    producer reports each send before it sleeps.
     """
     clock, topic, start_ns, warmup = ctx.clock, ctx.topic, ctx.start_ns, schedule.warmup
     monotonic_ns, shift = clock.monotonic_ns, clock.shift_ns
     start_mono = start_ns - shift
-    run_id, source, key_prefix = ctx.run_id.encode(), ctx.source.encode(), f"{ctx.run_id}:".encode()
-    while not stop.is_set():
-        item = schedule.next()
-        if item is None:
-            return
-        seq, offset = item
-        due = start_mono + int(offset * 1e9)
-        if monotonic_ns() < due:
-            _sleep_until(due, stop, clock)
-            if stop.is_set():
-                return  # stopped while waiting: this message is not due yet, never send it early
-        with frames_lock:
-            frame = next(frames)
-        sent = monotonic_ns() + shift
-        intended, seq_text = due + shift, str(seq).encode()
-        headers: common.Headers = [
-            (common.H_RUN_ID, run_id),
-            (common.H_SEQ, seq_text),
-            (common.H_SOURCE, source),
-            (common.H_INTENDED, str(intended).encode()),
-            (common.H_SENT, str(sent).encode()),
-        ]
-        if not _produce(producer, topic, key_prefix + seq_text, frame, headers, stats, stop):
-            return
-        stats.record_send(
-            (sent - start_ns) // 1_000_000_000, sent - intended, sent, offset >= warmup
-        )
+    run_header = (common.H_RUN_ID, ctx.run_id.encode())
+    source_header = (common.H_SOURCE, ctx.source.encode())
+    key_prefix = f"{ctx.run_id}:".encode()
+    tally = _Tally(stats)
+    produce, poll, on_delivery = producer.produce, producer.poll, stats.on_delivery
+    try:
+        while not stop.is_set():
+            item = schedule.next()
+            if item is None:
+                return
+            seq, offset = item
+            due = start_mono + int(offset * 1e9)
+            now = monotonic_ns()
+            if now < due:
+                tally.flush()
+                poll(0)
+                _sleep_until(due, stop, clock)
+                if stop.is_set():
+                    return  # stopped while waiting: not due yet, never send it early
+                now = monotonic_ns()
+            with frames_lock:
+                frame = next(frames)
+            sent, intended, seq_text = now + shift, due + shift, b"%d" % seq
+            headers: common.Headers = [
+                run_header,
+                (common.H_SEQ, seq_text),
+                source_header,
+                (common.H_INTENDED, b"%d" % intended),
+                (common.H_SENT, b"%d" % sent),
+            ]
+            key = key_prefix + seq_text
+            try:
+                produce(topic, frame, key, headers=headers, on_delivery=on_delivery)
+            except BufferError:  # local queue full: let deliveries drain, then retry
+                tally.flush()
+                if not _produce_when_room(producer, topic, key, frame, headers, stats, stop):
+                    return
+            in_load = offset >= warmup
+            if in_load is not tally.in_load:
+                tally.switch(in_load, sent)
+            tally.add((sent - start_ns) // 1_000_000_000, sent - intended, sent, len(frame))
+            if tally.count >= TALLY_EVERY:
+                tally.flush()
+                poll(0)
+    finally:
+        tally.flush()
 
 
-def _produce(
+class _Tally:
+    """A thread's sends not yet handed to SendStats (one lock per batch, not per message)."""
+
+    def __init__(self, stats: SendStats):
+        self.stats = stats
+        self.sends: list[int] = []
+        self.count = 0
+        self.in_load = False
+
+    def add(self, second: int, lag_ns: int, sent_ns: int, size: int) -> None:
+        self.sends += (second, lag_ns, sent_ns, size)
+        self.count += 1
+
+    def switch(self, in_load: bool, sent_ns: int) -> None:
+        """The send about to be added starts (or leaves) the load phase."""
+        self.flush()
+        self.in_load = in_load
+        stats = self.stats
+        if in_load and not stats.load_first_send_ns:
+            with stats.lock:
+                stats.load_first_send_ns = sent_ns
+                stats.load_first_cpu_s = time.process_time()
+
+    def flush(self) -> None:
+        if self.count:
+            self.stats.record_sends(self.sends, self.in_load)
+            self.sends = []
+            self.count = 0
+
+
+def _produce_when_room(
     producer: Producer,
     topic: str,
     key: bytes,
@@ -297,18 +413,18 @@ def _produce(
     stats: SendStats,
     stop: threading.Event,
 ) -> bool:
-    """Hand one message to Kafka; False if told to stop while the local queue was full."""
+    """Hand one message to Kafka once its local queue has room; False if told to stop first."""
     while True:
+        if stop.is_set():
+            return False
+        producer.poll(0.005)
         try:
             producer.produce(
                 topic, value=value, key=key, headers=headers, on_delivery=stats.on_delivery
             )
-            producer.poll(0)
             return True
-        except BufferError:  # local queue full: let deliveries drain, then retry
-            if stop.is_set():
-                return False
-            producer.poll(0.05)
+        except BufferError:
+            pass
 
 
 def _sleep_until(target_mono_ns: int, stop: threading.Event, clock: PacingClock) -> None:
@@ -348,9 +464,10 @@ def rate_reporter(
     ctx: SendContext,
     stats: SendStats,
     done: threading.Event,
+    pending: Callable[[], int] | None = None,
 ) -> None:
     """Update the metrics, the target and the achieved rate once a second (and at the end)."""
-    publisher = MetricsPublisher(stats)
+    publisher = MetricsPublisher(stats, pending)
     while not done.wait(1.0):
         elapsed = (ctx.clock.now_ns() - ctx.start_ns) / 1e9
         rate = target_rate(profile, max(0.0, elapsed), mean_bytes)
@@ -373,6 +490,7 @@ def summarise(
         "start_ns": start_ns,
         "end_ns": end_ns,
         "last_send_ns": stats.last_send_ns,
+        "load_first_send_ns": stats.load_first_send_ns or None,
         "per_second": [
             stats.per_second.get(s, 0) for s in range(max(stats.per_second, default=-1) + 1)
         ],
@@ -439,21 +557,28 @@ def main(registry: CollectorRegistry = REGISTRY) -> None:
     schedule = Schedule(send_times(profile, mean_bytes), spec.load.warmup)
     stats = SendStats()
     registry.register(LagCollector(stats))
-    producer = Producer(producer_config(args.bootstrap))
+    producer = Producer(load_producer_config(args.bootstrap))
     clock = PacingClock()
     start_ns = announce_start(args.run_dir, clock)
     ctx = SendContext(start_ns, spec.broker.input_topic, args.run_id, source.source_id, clock)
     done = threading.Event()
     reporter = threading.Thread(
-        target=rate_reporter, daemon=True, args=(profile, mean_bytes, ctx, stats, done)
+        target=rate_reporter,
+        daemon=True,
+        args=(profile, mean_bytes, ctx, stats, done, producer.__len__),
     )
     reporter.start()
+    cpu_start = time.process_time()
     send_all(producer, schedule, source.frames(), ctx, stats, stop, spec.load.producers)
     undelivered = flush(producer, stop)
+    stats.settle(len(producer))
+    cpu_end = time.process_time()
     done.set()
     reporter.join(5)
     bounds = load_bounds(schedule, profile, mean_bytes)
     result = summarise(stats, start_ns, clock.now_ns(), bounds)
+    result["cpu_s"] = cpu_end - cpu_start
+    result["load_cpu_s"] = cpu_end - stats.load_first_cpu_s if stats.load_first_send_ns else None
     result["target_rate"] = load_phase_rate(bounds, spec.load.warmup, spec.load.duration)
     result["flush_undelivered"] = undelivered
     (args.run_dir / "producer.json").write_text(json.dumps(result, indent=2))
