@@ -34,6 +34,15 @@ class ComponentLaunch:
     env: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PlatformEvent:
+    """Something the platform saw happen during the run (an autoscaler's decision)."""
+
+    kind: str
+    detail: str
+    component: str | None = None
+
+
 class Platform(ABC):
     """Bring infrastructure and components up, watch them, collect logs, tear down."""
 
@@ -87,6 +96,11 @@ class Platform(ABC):
         the file is in the component's pod, not on this machine.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot read {name}'s {file}")
+
+    def events(self) -> list[PlatformEvent]:
+        """What happened since the last call that the run record should hold; the local
+        platform has nothing to add (its processes only do what the core tells them)."""
+        return []
 
     @abstractmethod
     def teardown(self) -> None:

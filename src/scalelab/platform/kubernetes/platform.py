@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from scalelab.errors import ComponentError
-from scalelab.platform.base import ComponentLaunch, Endpoints, Platform
+from scalelab.platform.base import ComponentLaunch, Endpoints, Platform, PlatformEvent
 from scalelab.platform.kubernetes import labels, nodes, readiness, teardown
 from scalelab.platform.kubernetes.client import connect
 from scalelab.platform.kubernetes.errors import KubernetesError
@@ -62,6 +62,7 @@ class KubernetesPlatform(Platform):
         self.forwards: list[PortForward] = []
         self.node_roles: dict[str, str] = {}
         self.endpoints: Endpoints | None = None
+        self.seen_events: set[str] = set()
 
     # -- infrastructure -------------------------------------------------------------------
     def start_infrastructure(self) -> Endpoints:
@@ -225,6 +226,28 @@ class KubernetesPlatform(Platform):
     def component_pids(self) -> dict[str, int]:
         """Pods have no process ids on this machine; CPU comes from Prometheus (cAdvisor)."""
         return {}
+
+    def events(self) -> list[PlatformEvent]:
+        """The workers' autoscaler's decisions (its `SuccessfulRescale` events), each once."""
+        if not self.plan.settings.autoscaling.enabled:
+            return []
+        selector = (
+            f"involvedObject.kind=HorizontalPodAutoscaler,involvedObject.name={labels.WORKERS}"
+        )
+        try:
+            found = self.cluster.core.list_namespaced_event(
+                self.plan.namespace, field_selector=selector
+            ).items
+        except Exception:  # noqa: BLE001 - events are best effort; the next call retries
+            return []
+        new = []
+        for event in sorted(found, key=lambda e: str(e.metadata.creation_timestamp)):
+            if event.metadata.uid in self.seen_events:
+                continue
+            self.seen_events.add(event.metadata.uid)
+            detail = f"{event.reason}: {event.message}"
+            new.append(PlatformEvent("autoscaler", detail, "worker"))
+        return new
 
     # -- teardown -------------------------------------------------------------------------
     def teardown(self) -> None:
