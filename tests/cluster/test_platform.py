@@ -95,7 +95,7 @@ def test_own_kafka_and_prometheus_come_up_are_reached_and_go(
         while len(keys) < 200 and time.monotonic() < deadline:
             message = consumer.poll(1.0)
             if message is not None and message.error() is None:
-                keys.add(message.key().decode())
+                keys.add(bytes(message.key() or b"").decode())
         consumer.close()
         assert len(keys) == 200
         url = endpoints.prometheus_url
@@ -198,11 +198,12 @@ def test_the_autoscaler_scales_workers_on_cpu_and_its_decisions_are_events(
         burn = ["python", "-c", "while True: pass"]  # 100m limit: 10x its 10m request
         apply_and_wait(cluster, workers_running(plan, burn, 1))
         events: list[Any] = []
-        until(
-            "a scale-up recorded",
-            lambda: events.extend(platform.events()) or any("New size" in e.detail for e in events),
-            timeout=240,
-        )
+
+        def rescaled() -> bool:
+            events.extend(platform.events())
+            return any("New size" in e.detail for e in events)
+
+        until("a scale-up recorded", rescaled, timeout=240)
         hpa = cluster.get("autoscaling/v2", "HorizontalPodAutoscaler", labels.WORKERS, namespace)
         assert hpa["status"]["desiredReplicas"] > 1
         rescale = next(e for e in events if "New size" in e.detail)
