@@ -1,0 +1,556 @@
+"""Build the scalelab component image as a docker-archive, without Docker or a registry.
+
+    sudo python3 image/build.py [--output build/image/scalelab-image.tar]
+
+Reads image/image.toml (the one definition of the image), builds each layer only when the
+hash of its inputs changed (cached under build/image/cache/), and writes a docker-archive
+(manifest.json, the config, gzip-compressed layer tars) that `ctr images import`,
+`k3s ctr images import`, `kind load image-archive` and `skopeo copy docker-archive:...`
+read.  Needs root (debootstrap, chroot), debootstrap, and Go for Prometheus; only the
+standard library of Python 3.11.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import tomllib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DEFINITION = HERE / "image.toml"
+BUILD = REPO / "build" / "image"
+CACHE = BUILD / "cache"
+OUTPUT = BUILD / "scalelab-image.tar"
+# Bumped when this script changes how a layer is made, so that old caches are not reused.
+RECIPE = "3"
+GZIP_LEVEL = 6
+
+
+class ImageError(Exception):
+    """A build step failed; the message says which and why."""
+
+
+def log(message: str) -> None:
+    print(f"image: {message}", file=sys.stderr, flush=True)
+
+
+def run(argv: list[str], **kwargs: object) -> None:
+    """Run a command, failing the build with its output when it fails."""
+    result = subprocess.run(argv, check=False, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise ImageError(f"{' '.join(argv[:6])} ... exited {result.returncode}")
+
+
+def digest(*parts: object) -> str:
+    """A short stable hash of JSON-able parts, to key cached layers."""
+    text = json.dumps([RECIPE, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def tree_digest(root: Path, pattern: str = "**/*") -> list[tuple[str, str]]:
+    """Content hashes of the files under root (relative name, sha256), sorted."""
+    files = sorted(p for p in root.glob(pattern) if p.is_file() and "__pycache__" not in p.parts)
+    return [(str(p.relative_to(root)), file_sha256(p)) for p in files]
+
+
+def file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def version() -> str:
+    text = (REPO / "src" / "scalelab" / "__init__.py").read_text()
+    match = re.search(r'^__version__ = "([^"]+)"', text, re.M)
+    if not match:
+        raise ImageError("no __version__ in src/scalelab/__init__.py")
+    return match.group(1)
+
+
+# --- the apt mirror -----------------------------------------------------------------------
+
+
+def apt_mirror(suite: str) -> str:
+    """The Debian mirror this machine's apt uses for `suite` ($SCALELAB_IMAGE_MIRROR wins)."""
+    if os.environ.get("SCALELAB_IMAGE_MIRROR"):
+        return os.environ["SCALELAB_IMAGE_MIRROR"]
+    sources = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+    for path in sources:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        entries = deb822_entries(text) if path.suffix == ".sources" else one_line_entries(text)
+        for uri, suites in entries:
+            if suite in suites and uri.rstrip("/").endswith("/debian"):
+                return uri
+    return "http://deb.debian.org/debian"
+
+
+def deb822_entries(text: str) -> Iterable[tuple[str, list[str]]]:
+    for stanza in re.split(r"\n\s*\n", text):
+        fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
+        if "deb" in fields.get("Types", "").split():
+            for uri in fields.get("URIs", "").split():
+                yield uri, fields.get("Suites", "").split()
+
+
+def one_line_entries(text: str) -> Iterable[tuple[str, list[str]]]:
+    for line in text.splitlines():
+        match = re.match(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line.strip())
+        if match:
+            yield match.group(1), [match.group(2)]
+
+
+# --- chroot --------------------------------------------------------------------------------
+
+
+def chroot(root: Path, script: str, env: dict[str, str] | None = None) -> None:
+    """Run a shell script as root inside root, with /proc and /dev mounted in a private
+    mount namespace (nothing stays mounted when it ends)."""
+    inner = (
+        f"mount -t proc proc {root}/proc && mount --rbind /dev {root}/dev && "
+        f'exec chroot {root} /bin/sh -ec "$0"'
+    )
+    base = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
+    run(["unshare", "--mount", "--fork", "sh", "-ec", inner, script], env={**base, **(env or {})})
+
+
+# --- layer 1: the Debian root filesystem ---------------------------------------------------
+
+
+def base_layer(spec: dict) -> Path:
+    """The cached rootfs directory of layer 1 (built when missing)."""
+    base, image = spec["base"], spec["image"]
+    mirror = apt_mirror(base["suite"])
+    key = digest("base", base, image["user"], image["uid"], image["gid"], mirror)
+    rootfs = CACHE / f"rootfs-{key}"
+    if (rootfs / ".complete").exists():
+        log(f"layer base: up to date ({rootfs.name})")
+        return rootfs
+    for tool in ("debootstrap", "unshare", "chroot"):
+        if not shutil.which(tool):
+            raise ImageError(f"{tool} is missing: apt-get install debootstrap util-linux")
+    work = rootfs.with_name(rootfs.name + ".tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    work.parent.mkdir(parents=True, exist_ok=True)
+    log(f"layer base: debootstrap {base['suite']} from {mirror} (about a minute)")
+    run(
+        [
+            "debootstrap",
+            f"--variant={base['variant']}",
+            f"--include={','.join(base['packages'])}",
+            base["suite"],
+            str(work),
+            mirror,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    add_user(work, image)
+    slim(work)
+    (work / ".complete").touch()
+    shutil.rmtree(rootfs, ignore_errors=True)
+    work.rename(rootfs)
+    return rootfs
+
+
+def add_user(root: Path, image: dict) -> None:
+    name, uid, gid = image["user"], image["uid"], image["gid"]
+    chroot(
+        root,
+        f"groupadd --gid {gid} {name} && useradd --uid {uid} --gid {gid} --no-create-home "
+        f"--home-dir /tmp --shell /usr/sbin/nologin {name}",
+    )
+
+
+def slim(root: Path) -> None:
+    """Remove what a container never reads: apt lists and caches, logs, documentation
+    (copyright files stay), and the build machine's resolv.conf and hostname."""
+    chroot(root, "apt-get clean")
+    for pattern in (
+        "var/lib/apt/lists/*",
+        "var/cache/apt/*",
+        "var/cache/debconf/*-old",
+        "var/log/*",
+        "usr/share/man/*",
+        "usr/share/info/*",
+        "tmp/*",
+        "root/.cache",
+    ):
+        for name in glob.glob(str(root / pattern)):
+            remove(Path(name))
+    for path in (root / "usr/share/doc").rglob("*"):
+        if path.is_file() and path.name != "copyright":
+            path.unlink()
+    for name in ("etc/resolv.conf", "etc/hostname"):
+        if (root / name).exists() or (root / name).is_symlink():
+            (root / name).unlink()
+            (root / name).write_text("")
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+# --- layer 2: the venv and the models --------------------------------------------------------
+
+
+def python_layer(spec: dict, rootfs: Path, base_key: str) -> tuple[Path, str]:
+    """Install scalelab and build the demo models inside a copy of the rootfs; return the
+    copy and the key of layer 2."""
+    py = spec["python"]
+    sources = [tree_digest(REPO / "src"), file_sha256(REPO / "pyproject.toml")]
+    key = digest("python", base_key, py, sources)
+    work = CACHE / f"python-{key}"
+    if (work / ".complete").exists():
+        log(f"layer python: up to date ({work.name})")
+        return work, key
+    shutil.rmtree(work, ignore_errors=True)
+    log("layer python: copying the rootfs")
+    run(["cp", "-a", str(rootfs), str(work)])
+    wheel = build_wheel(work / "tmp" / "wheel")
+    env = pip_env(work)
+    venv, models = py["venv"], py["models_dir"]
+    build_models = " && ".join(
+        f"{venv}/bin/scalelab model build {m} --output {models}/{m}.onnx" for m in py["models"]
+    )
+    log(f"layer python: venv {venv} with {wheel.name} and its dependencies from PyPI")
+    resolv = work / "etc" / "resolv.conf"
+    shutil.copy("/etc/resolv.conf", resolv)
+    try:
+        chroot(
+            work,
+            f"python3 -m venv {venv} && "
+            f"{venv}/bin/pip install --no-cache-dir --no-input --quiet /tmp/wheel/{wheel.name}"
+            f" && mkdir -p {models} && {build_models}",
+            env=env,
+        )
+    finally:
+        resolv.write_text("")
+        shutil.rmtree(work / "tmp" / "wheel", ignore_errors=True)
+        for path in glob.glob(str(work / "tmp" / "*")) + [str(work / "root" / ".cache")]:
+            if os.path.lexists(path):
+                remove(Path(path))
+    (work / ".complete").touch()
+    return work, key
+
+
+def build_wheel(into: Path) -> Path:
+    """A wheel of this checkout, built by the running Python's pip (build isolation)."""
+    into.mkdir(parents=True, exist_ok=True)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-cache-dir",
+            "--wheel-dir",
+            str(into),
+            str(REPO),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    wheels = sorted(into.glob("scalelab-*.whl"))
+    if not wheels:
+        raise ImageError("pip wheel wrote no scalelab wheel")
+    return wheels[-1]
+
+
+def pip_env(root: Path) -> dict[str, str]:
+    """pip's settings inside the chroot: the host's index, proxy and CA bundle (an
+    intercepting proxy's CA is in the host's bundle, not in pip's certifi)."""
+    env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1", "HOME": "/root"}
+    for name, value in os.environ.items():
+        if name.lower().endswith("_proxy") or name in (
+            "PIP_INDEX_URL",
+            "PIP_EXTRA_INDEX_URL",
+            "PIP_DEFAULT_TIMEOUT",
+            "PIP_TRUSTED_HOST",
+        ):
+            env[name] = value
+    bundle = os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
+    if Path(bundle).is_file():
+        shutil.copy(bundle, root / "tmp" / "wheel" / "ca.crt")
+        env["PIP_CERT"] = "/tmp/wheel/ca.crt"
+    return env
+
+
+# --- layer 3: files from the checkout ---------------------------------------------------------
+
+
+def file_sources(spec: dict, prometheus: Path) -> list[tuple[Path, str]]:
+    """(source file, path in the image) for layer 3; missing sources are left out."""
+    files = spec["files"]
+    pairs = [(prometheus, files["prometheus"])]
+    for entry in files["copy"]:
+        source = REPO / entry["from"]
+        if not source.is_dir():
+            log(f"layer files: {entry['from']} does not exist, left out")
+            continue
+        for path in sorted(source.glob(entry["glob"])):
+            if path.is_file() and not path.name.startswith("original-"):
+                pairs.append((path, f"{entry['to']}/{path.name}"))
+    return pairs
+
+
+def build_prometheus() -> Path:
+    """The pinned Prometheus with only Kubernetes (and file, HTTP) discovery, rebuilt when
+    its pin or plugin list changed."""
+    recipe = HERE / "prometheus"
+    key = digest("prometheus", tree_digest(recipe))
+    binary = CACHE / f"prometheus-{key}"
+    if binary.exists():
+        log(f"prometheus: up to date ({binary.name})")
+        return binary
+    log("prometheus: building from its Go module (several minutes the first time)")
+    run([str(recipe / "build.sh"), str(binary), str(BUILD / "prometheus-src")])
+    return binary
+
+
+# --- layer tars and the archive ---------------------------------------------------------------
+
+
+class Layer:
+    """A gzip-compressed layer tar in the cache, with the digests the archive needs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        meta = json.loads(path.with_suffix(".json").read_text())
+        self.diff_id: str = meta["diff_id"]
+        self.blob: str = meta["blob"]
+        self.comment: str = meta["comment"]
+
+
+class _HashingWriter:
+    """Forwards writes to a file while hashing them (the uncompressed diff_id)."""
+
+    def __init__(self, sink: gzip.GzipFile) -> None:
+        self.sink = sink
+        self.sha = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        return self.sink.write(data)
+
+
+def write_layer(
+    name: str, key: str, comment: str, fill: Callable[[tarfile.TarFile], None]
+) -> Layer:
+    """The cached layer `name-key.tar.gz`, written by fill(tar) when missing."""
+    path = CACHE / f"layer-{name}-{key}.tar.gz"
+    if path.exists() and path.with_suffix(".json").exists():
+        return Layer(path)
+    log(f"layer {name}: writing {path.name}")
+    tmp = path.with_name(path.name + ".tmp")
+    with (
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz,
+    ):
+        writer = _HashingWriter(gz)
+        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+            fill(tar)
+    meta = {
+        "diff_id": "sha256:" + writer.sha.hexdigest(),
+        "blob": file_sha256(tmp),
+        "comment": comment,
+    }
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    tmp.rename(path)
+    return Layer(path)
+
+
+def normalize(owner_root: bool) -> Callable[[tarfile.TarInfo], tarfile.TarInfo | None]:
+    """A tar filter: no host user names, no device nodes or /proc, /sys, /dev contents;
+    with owner_root, files owned by root and world-readable."""
+
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        top = info.name.split("/", 1)
+        if top[0] in ("dev", "proc", "sys") and len(top) > 1:
+            return None
+        if info.name == ".complete" or info.isdev():
+            return None
+        info.uname = info.gname = ""
+        if owner_root:
+            info.uid = info.gid = 0
+            info.mode |= 0o444 | (0o111 if info.isdir() or info.mode & 0o100 else 0)
+        return info
+
+    return keep
+
+
+def add_tree(tar: tarfile.TarFile, root: Path, names: Iterable[str] | None = None) -> None:
+    """Add root's entries (or the given relative paths, with their parent directories)."""
+    keep = normalize(owner_root=False)
+    if names is None:
+        for name in sorted(os.listdir(root)):
+            tar.add(root / name, arcname=name, filter=keep)
+        return
+    parents: set[str] = set()
+    for name in names:
+        parts = Path(name).parts
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent not in parents:
+                parents.add(parent)
+                tar.add(root / parent, arcname=parent, recursive=False, filter=keep)
+        tar.add(root / name, arcname=name, filter=keep)
+
+
+def add_files(tar: tarfile.TarFile, pairs: list[tuple[Path, str]]) -> None:
+    keep = normalize(owner_root=True)
+    dirs: set[str] = set()
+    for source, target in pairs:
+        parts = target.strip("/").split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent not in dirs:
+                dirs.add(parent)
+                info = tarfile.TarInfo(parent)
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+                tar.addfile(info)
+        tar.add(source, arcname="/".join(parts), recursive=False, filter=keep)
+
+
+def write_archive(spec: dict, layers: list[Layer], tag: str, output: Path) -> bool:
+    """Write the docker-archive unless the one there already holds these layers and
+    config; return whether it was written."""
+    image = spec["image"]
+    created = datetime.datetime.fromtimestamp(
+        int(os.environ.get("SOURCE_DATE_EPOCH", "0")) or time.time(), datetime.UTC
+    ).strftime("%Y-%m-%dT%H:%M:%SZ")
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "created": created,
+        "config": {
+            "User": f"{image['uid']}:{image['gid']}",
+            "Env": image["env"],
+            "Entrypoint": image["entrypoint"] or None,
+            "Cmd": image["cmd"],
+            "WorkingDir": image["workdir"],
+            "Labels": {
+                "org.opencontainers.image.title": "scalelab",
+                "org.opencontainers.image.version": tag.rsplit(":", 1)[1],
+                "io.scalelab.definition": digest(spec),
+            },
+        },
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
+        "history": [{"created": created, "created_by": layer.comment} for layer in layers],
+    }
+    stamp = output.with_suffix(".key")
+    key = digest(tag, [layer.blob for layer in layers], {**config, "created": None})
+    if output.exists() and stamp.exists() and stamp.read_text() == key:
+        log(f"{output.relative_to(REPO)}: up to date")
+        return False
+    config_bytes = json.dumps(config, sort_keys=True).encode()
+    config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    manifest = [
+        {
+            "Config": config_name,
+            "RepoTags": [tag],
+            "Layers": [f"{layer.blob}/layer.tar" for layer in layers],
+        }
+    ]
+    tmp = output.with_name(output.name + ".tmp")
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        add_bytes(tar, config_name, config_bytes)
+        for layer in layers:
+            tar.add(
+                layer.path, arcname=f"{layer.blob}/layer.tar", filter=normalize(owner_root=True)
+            )
+        add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
+        add_bytes(
+            tar,
+            "repositories",
+            json.dumps({tag.rsplit(":", 1)[0]: {tag.rsplit(":", 1)[1]: layers[-1].blob}}).encode(),
+        )
+    tmp.rename(output)
+    stamp.write_text(key)
+    return True
+
+
+def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+# --- the build -----------------------------------------------------------------------------
+
+
+def build(output: Path) -> Path:
+    if os.geteuid() != 0:
+        raise ImageError("building the image needs root (debootstrap, chroot): run it with sudo")
+    spec = tomllib.loads(DEFINITION.read_text())
+    tag = f"{spec['image']['repository']}:{version()}"
+    started = time.monotonic()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    prometheus = build_prometheus()
+    rootfs = base_layer(spec)
+    base_key = rootfs.name.removeprefix("rootfs-")
+    base = write_layer(
+        "base",
+        base_key,
+        f"debootstrap {spec['base']['suite']} "
+        f"{' '.join(spec['base']['packages'])}; user {spec['image']['uid']}",
+        lambda tar: add_tree(tar, rootfs),
+    )
+    pyroot, py_key = python_layer(spec, rootfs, base_key)
+    py = spec["python"]
+    python = write_layer(
+        "python",
+        py_key,
+        f"venv {py['venv']} with scalelab; models {py['models']}",
+        lambda tar: add_tree(tar, pyroot, [py["venv"].strip("/"), py["models_dir"].strip("/")]),
+    )
+    pairs = file_sources(spec, prometheus)
+    files_key = digest(
+        "files", [(str(s), t, s.stat().st_size, s.stat().st_mtime_ns) for s, t in pairs]
+    )
+    files = write_layer(
+        "files", files_key, "prometheus, kafka/lib, flink jars", lambda tar: add_files(tar, pairs)
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    written = write_archive(spec, [base, python, files], tag, output)
+    took = time.monotonic() - started
+    size = output.stat().st_size / 1e6
+    log(f"{'wrote' if written else 'kept'} {output} ({tag}, {size:.0f} MB) in {took:.0f} s")
+    return output
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args()
+    try:
+        build(args.output.resolve())
+    except ImageError as error:
+        log(f"error: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
