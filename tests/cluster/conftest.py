@@ -34,7 +34,7 @@ def cluster() -> Any:
     if not KUBECONFIG.is_file():
         pytest.skip(f"no cluster: {KUBECONFIG} does not exist (run `make cluster`)")
     pytest.importorskip("kubernetes")
-    from scalelab.platform.kubernetes.client import connect
+    from scalelab.platform.kubernetes.api import connect
     from scalelab.platform.kubernetes.errors import ClusterUnreachableError
 
     try:

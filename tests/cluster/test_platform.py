@@ -13,10 +13,10 @@ import pytest
 pytest.importorskip("kubernetes")
 
 from scalelab.errors import ComponentError  # noqa: E402
-from scalelab.platform.kubernetes import labels, readiness  # noqa: E402
+from scalelab.platform.kubernetes import labels, status  # noqa: E402
+from scalelab.platform.kubernetes.api import PodOps  # noqa: E402
 from scalelab.platform.kubernetes.plan import Plan  # noqa: E402
 from scalelab.platform.kubernetes.platform import KubernetesPlatform  # noqa: E402
-from scalelab.platform.kubernetes.pods import PodOps  # noqa: E402
 from scalelab.platform.kubernetes.tracking import Tracker  # noqa: E402
 from scalelab.spec.loader import load_spec  # noqa: E402
 from scalelab.spec.models import ExperimentSpec  # noqa: E402
@@ -57,8 +57,8 @@ def apply_and_wait(cluster: Any, objects: list[dict[str, Any]]) -> None:
     for obj in objects:
         cluster.apply(obj)
     for obj in objects:
-        if readiness.waits_for(obj["kind"]):
-            cluster.wait_for(obj, readiness.predicate(obj["kind"]), 180)
+        if status.waits_for(obj["kind"]):
+            cluster.wait_for(obj, status.predicate(obj["kind"]), 180)
 
 
 def prometheus_has(url: str, query: str) -> list[dict[str, Any]]:
@@ -134,10 +134,10 @@ def test_a_failing_job_is_never_ready_and_the_error_names_it(
         job["spec"]["template"]["metadata"]["labels"][labels.COMPONENT] = name
         cluster.apply(job)
         jobs[name] = job
-    done = cluster.wait_for(jobs["succeeds"], readiness.predicate("Job"), 120)
+    done = cluster.wait_for(jobs["succeeds"], status.predicate("Job"), 120)
     assert done["status"]["succeeded"] == 1
     with pytest.raises(ComponentError) as failed:
-        cluster.wait_for(jobs["fails"], readiness.predicate("Job"), 120)
+        cluster.wait_for(jobs["fails"], status.predicate("Job"), 120)
     assert failed.value.component == f"Job {namespace}/fails"
     assert "BackoffLimitExceeded" in failed.value.reason
 

@@ -109,34 +109,6 @@ def fake_helm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return log
 
 
-def test_install_generates_the_secret_then_runs_helm(fake_helm: Path, tmp_path: Path) -> None:
-    pytest.importorskip("kubernetes")
-    from test_kubernetes_fakes import FakeDynamic
-
-    from scalelab.platform.kubernetes.client import Cluster
-
-    fake = FakeDynamic(controller=False)
-    outcome = MonitoringStackOps(KubernetesSpec(), Kube(), tmp_path / "out").install(
-        Cluster(fake, None)
-    )
-    secret = fake.find("Secret", "scalelab-grafana-admin")[0]
-    password = secret["stringData"]["admin-password"]
-    assert len(password) >= 24
-    assert all(password not in p.read_text() for p in outcome.written)
-    assert {c["metadata"]["name"] for c in fake.find("ConfigMap")} == {
-        "scalelab-experiment-dashboard",
-        "scalelab-cluster-dashboard",
-    }
-    ran = fake_helm.read_text().splitlines()
-    assert ran[0].startswith("upgrade --install scalelab-monitoring kube-prometheus-stack")
-    assert ran[1].startswith("upgrade --install kepler oci://")
-    again = MonitoringStackOps(KubernetesSpec(), Kube(), tmp_path / "out").install(
-        Cluster(fake, None)
-    )
-    assert fake.find("Secret")[0]["stringData"]["admin-password"] == password  # kept
-    assert "from Secret" in again.notes[0]
-
-
 def test_strimzi_watches_every_namespace(tmp_path: Path) -> None:
     outcome = StrimziOps(KubernetesSpec(), Kube(), tmp_path).prepare()
     assert "watchAnyNamespace: true" in (tmp_path / "values-strimzi.yaml").read_text()

@@ -14,7 +14,7 @@ from scalelab.cli.common import console, handle_errors
 from scalelab.spec.loader import load_spec
 
 if TYPE_CHECKING:
-    from scalelab.platform.kubernetes.client import Cluster
+    from scalelab.platform.kubernetes.api import Cluster
     from scalelab.platform.kubernetes.cluster_ops import Outcome
     from scalelab.platform.kubernetes.config import KubernetesSpec
     from scalelab.platform.kubernetes.helm import Kube
@@ -57,7 +57,7 @@ def _target(
 
 
 def _cluster(kube: Kube) -> Cluster:
-    from scalelab.platform.kubernetes.client import connect
+    from scalelab.platform.kubernetes.api import connect
 
     return connect(kube.kubeconfig, kube.context)
 
@@ -149,8 +149,8 @@ def port_forward(
     context: ContextOption = None,
 ) -> None:
     """Reach Grafana or Prometheus on 127.0.0.1 through the Kubernetes API, until Ctrl-C."""
-    from scalelab.platform.kubernetes import prometheus as prom
-    from scalelab.platform.kubernetes.portforward import PortForward, pod_opener
+    from scalelab.platform.kubernetes import status as prom
+    from scalelab.platform.kubernetes.api import PortForward, pod_opener
 
     settings, kube = _target(spec, kubeconfig, context)
     cluster = _cluster(kube)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scalelab.platform.kubernetes import dashboards, helm, labels, monitoring
-from scalelab.platform.kubernetes.client import Cluster
+from scalelab.platform.kubernetes.api import Cluster
 from scalelab.platform.kubernetes.config import KubernetesSpec
 from scalelab.platform.kubernetes.errors import PrerequisiteError
 from scalelab.platform.kubernetes.helm import Chart, Kube

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from scalelab.errors import ConfigError
-from scalelab.platform.kubernetes.client import Cluster
+from scalelab.platform.kubernetes.api import Cluster
 from scalelab.platform.kubernetes.config import NodeRoles
 from scalelab.platform.kubernetes.manifests import Manifest
 from scalelab.platform.kubernetes.manifests.placement import CONSUMER, PRODUCER

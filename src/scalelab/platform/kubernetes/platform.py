@@ -17,17 +17,15 @@ from pathlib import Path
 
 from scalelab.errors import ComponentError
 from scalelab.platform.base import ComponentLaunch, Endpoints, Platform, PlatformEvent
-from scalelab.platform.kubernetes import labels, nodes, readiness, teardown
-from scalelab.platform.kubernetes.client import connect
+from scalelab.platform.kubernetes import labels, nodes, status, teardown
+from scalelab.platform.kubernetes.api import PodOps, PortForward, connect, pod_opener
 from scalelab.platform.kubernetes.errors import KubernetesError
 from scalelab.platform.kubernetes.launch import component_of, role_args
 from scalelab.platform.kubernetes.manifests import Manifest, own_kafka, own_prometheus
 from scalelab.platform.kubernetes.manifests.kafka import LOCAL_PORT, node_pod
 from scalelab.platform.kubernetes.plan import Plan
-from scalelab.platform.kubernetes.pods import PodOps
-from scalelab.platform.kubernetes.portforward import PortForward, pod_opener
 from scalelab.platform.kubernetes.preflight import preflight
-from scalelab.platform.kubernetes.prometheus import (
+from scalelab.platform.kubernetes.status import (
     PROMETHEUS_PODS,
     PROMETHEUS_PORT,
     find_pod,
@@ -93,13 +91,13 @@ class KubernetesPlatform(Platform):
         for obj in applied:
             self.cluster.apply(obj)
         for obj in applied:
-            if readiness.waits_for(obj["kind"]):
+            if status.waits_for(obj["kind"]):
                 self._wait_ready(obj)
 
     def _wait_ready(self, obj: Manifest) -> None:
         """Wait for an object; on timeout say what its pods are waiting for."""
         timeout = self.plan.settings.ready_timeout
-        predicate = readiness.predicate(obj["kind"])
+        predicate = status.predicate(obj["kind"])
         try:
             self.cluster.wait_for(obj, predicate, timeout, check=self.check_health)
         except ComponentError as error:

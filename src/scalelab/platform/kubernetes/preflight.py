@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scalelab.platform.kubernetes import labels
-from scalelab.platform.kubernetes.client import Cluster
+from scalelab.platform.kubernetes.api import Cluster
 from scalelab.platform.kubernetes.errors import NamespaceBusyError, PrerequisiteError
 from scalelab.platform.kubernetes.plan import Plan
 

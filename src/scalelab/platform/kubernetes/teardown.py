@@ -10,9 +10,8 @@ from pathlib import Path
 
 from scalelab.errors import ScalelabError
 from scalelab.platform.kubernetes import labels
-from scalelab.platform.kubernetes.client import Cluster
-from scalelab.platform.kubernetes.health import restarted
-from scalelab.platform.kubernetes.pods import PodOps
+from scalelab.platform.kubernetes.api import Cluster, PodOps
+from scalelab.platform.kubernetes.status import restarted
 
 STRIMZI = "kafka.strimzi.io/v1beta2"
 MONITORING = "monitoring.coreos.com/v1"

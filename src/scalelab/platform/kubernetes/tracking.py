@@ -20,21 +20,23 @@ from pathlib import Path
 from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError
 from scalelab.platform.kubernetes import labels
-from scalelab.platform.kubernetes.client import Cluster
+from scalelab.platform.kubernetes.api import Cluster, PodOps
 from scalelab.platform.kubernetes.errors import ApiError
-from scalelab.platform.kubernetes.health import (
-    pending_reason,
-    pod_problem,
-    restarted,
-    started_at,
-)
 from scalelab.platform.kubernetes.manifests import Manifest
 from scalelab.platform.kubernetes.manifests.base import DATA_DIR
 from scalelab.platform.kubernetes.plan import Plan
-from scalelab.platform.kubernetes.pods import PodOps
-from scalelab.platform.kubernetes.readiness import pod_ready
+from scalelab.platform.kubernetes.status import (
+    pending_reason,
+    pod_problem,
+    pod_ready,
+    restarted,
+    started_at,
+)
 
-OUTPUTS: dict[str, tuple[str, ...]] = {"producer": ("producer.json",), "tracker": ("qos.parquet",)}
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "producer": ("producer.json",),
+    "tracker": ("qos.parquet", "tracker.json"),
+}
 EARLY_OUTPUTS: dict[str, tuple[str, ...]] = {"producer": (START_FILE,)}
 CHECK_INTERVAL_S = 1.0
 TAIL_LINES = 40

@@ -1,24 +1,37 @@
-"""Apply, read, wait for and delete objects with the official client (dynamic client, SSA).
+"""Access to the cluster's API: objects (apply, get, list, watch, delete) and pods (exec,
+logs, port-forward), with the official client.
 
 Objects are plain dicts in and out. Applying is server-side apply with
-scalelab as field manager; waiting reads the object once and then watches
-it until a readiness predicate holds; deleting lists by the run's label and
-deletes each object (namespaces have no delete-collection).
+scalelab as field manager; waiting reads the object once and then watches it
+until a readiness predicate holds; deleting lists by the run's label and
+deletes each object (namespaces have no delete-collection). Inside a pod,
+everything goes through the exec and log subresources, so nothing in the pod
+listens for scalelab (files travel base64-encoded, since exec streams are
+text). A `PortForward` listens on a loopback port of this machine and opens
+one API port-forward stream to the pod per connection: nothing is exposed
+beyond the user's machine.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import math
+import socket
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from scalelab.errors import ComponentError, MissingDependencyError
+from scalelab.errors import ComponentError, MissingDependencyError, PortInUseError
 from scalelab.platform.kubernetes.errors import ApiError, ClusterUnreachableError
 from scalelab.platform.kubernetes.labels import FIELD_MANAGER
 from scalelab.platform.kubernetes.manifests import Manifest
+from scalelab.platform.kubernetes.podwrap import exit_file
 from scalelab.platform.kubernetes.validate import INSTALL_HINT
 
+# -- client -----------------------------------------------------------------
 Ready = Callable[[Manifest], bool]
 WATCH_CHUNK_S = 30
 
@@ -237,3 +250,176 @@ def _status_summary(obj: Manifest | None) -> str:
         for c in status.get("conditions", [])
     ]
     return "; ".join(conditions) or str({k: v for k, v in status.items() if k != "conditions"})
+
+
+# -- pods -------------------------------------------------------------------
+EXEC_TIMEOUT_S = 60.0
+_READ = (
+    "import base64,sys;sys.stdout.write(base64.b64encode(open(sys.argv[1],'rb').read()).decode())"
+)
+_SIGNAL = "import os,signal,sys;os.kill(1,getattr(signal,sys.argv[1]))"
+
+
+class PodOps:
+    def __init__(self, core: Any, namespace: str):
+        self.core = core
+        self.namespace = namespace
+
+    def exec(
+        self, pod: str, container: str, command: list[str], timeout: float = EXEC_TIMEOUT_S
+    ) -> tuple[int | None, str]:
+        """Run a command in a container; (exit code, stdout)."""
+        from kubernetes.stream import stream
+
+        try:
+            ws = stream(
+                self.core.connect_get_namespaced_pod_exec,
+                pod,
+                self.namespace,
+                command=command,
+                container=container,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _preload_content=False,
+            )
+        except Exception as error:  # noqa: BLE001 - the pod may be gone or not started
+            raise ApiError(
+                "exec in",
+                f"pod {self.namespace}/{pod}",
+                getattr(error, "status", None),
+                str(error).splitlines()[0] if str(error) else type(error).__name__,
+            ) from error
+        try:
+            ws.run_forever(timeout=timeout)
+            out = ws.read_stdout()
+            code = ws.returncode
+        finally:
+            ws.close()
+        return code, out or ""
+
+    def read_file(self, pod: str, container: str, path: str) -> bytes | None:
+        """A file's bytes, or None when it does not exist (yet)."""
+        code, out = self.exec(pod, container, ["python", "-c", _READ, path])
+        if code != 0:
+            return None
+        return base64.b64decode(out)
+
+    def copy_file(self, pod: str, container: str, path: str, target: Path) -> bool:
+        data = self.read_file(pod, container, path)
+        if data is None:
+            return False
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+        return True
+
+    def signal(self, pod: str, container: str, name: str) -> None:
+        """Send a signal (SIGUSR1, SIGUSR2, ...) to podwrap, the container's PID 1."""
+        self.exec(pod, container, ["python", "-c", _SIGNAL, name])
+
+    def exit_code(self, pod: str, container: str, data_dir: str) -> int | None:
+        """The component's exit code once podwrap recorded it."""
+        raw = self.read_file(pod, container, exit_file(data_dir))
+        return int(raw.decode().strip()) if raw else None
+
+    def logs(
+        self, pod: str, container: str, previous: bool = False, tail: int | None = None
+    ) -> str:
+        try:
+            text = self.core.read_namespaced_pod_log(
+                pod, self.namespace, container=container, previous=previous, tail_lines=tail
+            )
+        except Exception:  # noqa: BLE001 - no log yet, or no previous container
+            return ""
+        return str(text)
+
+
+# -- portforward ------------------------------------------------------------
+Opener = Callable[[], Any]  # returns a connected socket-like object to the pod's port
+CHUNK = 64 * 1024
+
+
+def pod_opener(core: Any, namespace: str, pod: str, port: int) -> Opener:
+    """Open one port-forward stream to `pod:port` per call."""
+
+    def open_stream() -> Any:
+        from kubernetes.stream import portforward
+
+        forward = portforward(
+            core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port)
+        )
+        remote = forward.socket(port)
+        remote.setblocking(True)
+        return remote
+
+    return open_stream
+
+
+class PortForward:
+    """A loopback listener that forwards every connection through `open_remote`."""
+
+    def __init__(self, name: str, open_remote: Opener, local_port: int = 0):
+        self.name = name
+        self.open_remote = open_remote
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.server.bind(("127.0.0.1", local_port))
+        except OSError as error:
+            self.server.close()
+            raise PortInUseError(name, local_port) from error
+        self.server.listen(64)
+        self.port = self.server.getsockname()[1]
+        self.closed = threading.Event()
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self._accept, name=f"forward-{name}", daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                local, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(local,), daemon=True).start()
+
+    def _serve(self, local: socket.socket) -> None:
+        try:
+            remote = self.open_remote()
+        except Exception as error:  # noqa: BLE001 - the pod may be restarting; drop this one
+            self.errors.append(f"{self.name}: {error}")
+            local.close()
+            return
+        back = threading.Thread(target=_pump, args=(remote, local), daemon=True)
+        back.start()
+        _pump(local, remote)
+        back.join()
+        for end in (local, remote):
+            with contextlib.suppress(OSError):
+                end.close()
+
+    def close(self) -> None:
+        self.closed.set()
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)
+        self.server.close()
+
+
+def _pump(source: Any, target: Any) -> None:
+    """Copy until the source ends, then tell the target no more data will come."""
+    try:
+        while True:
+            data = source.recv(CHUNK)
+            if not data:
+                break
+            target.sendall(data)
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        target.shutdown(socket.SHUT_WR)
