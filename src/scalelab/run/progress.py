@@ -1,15 +1,17 @@
 """The terminal live view of a run: the phase, its steps, and sliding-window figures.
 
 The orchestrator tells it what happens (`phase`, `step`, `tick`); it never
-asks the run for anything. Rates are taken over the last `WINDOW_S` seconds
+calls into the run. Rates are taken over the last `WINDOW_S` seconds
 of ticks, not between two ticks half a second apart: a Poisson load at 6/s
 reads about 6/s, not 11.2/s. With `watch(prometheus_url, run_id)` a
 background thread adds what only Prometheus knows (target, completed/s, p99
 over the same window, errors), using the live dashboard's PromQL.
 
-On a terminal the view is one line redrawn in place, and phases and steps
-are printed above it; when stdout is not a terminal (a pipe, CI, a log file)
-it prints one plain line every `PLAIN_EVERY_S` seconds instead of nothing.
+On a terminal the view is one line redrawn in place while ticks come (load,
+drain), and phases and steps are printed as lines: between ticks no live
+display is held, so the export's own progress bar can run. When stdout is
+not a terminal (a pipe, CI, a log file) it prints one plain line every
+`PLAIN_EVERY_S` seconds instead of nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.text import Text
 
 if TYPE_CHECKING:
@@ -109,6 +112,7 @@ class LiveView:
         self._live: Live | None = None
         self._last_plain = 0.0
         self._last_text = ""
+        self._ticked = False
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         if prometheus and run_id:
@@ -119,17 +123,18 @@ class LiveView:
         """A new phase (setup, deploy, warmup, load, drain, export, analysis, teardown)."""
         if name != self.name:
             self._refresh(force=True)  # the previous phase's last figures stay on record
+            self._end_live()
             with self._lock:
-                self.left = Window()
-                self.figures = replace(self.figures, sent_rate=None, drain_rate=None)
-            self._print(f"[bold]{name}[/bold] {detail}".rstrip())
+                self.left, self._ticked = Window(), False
+                self.figures = replace(self.figures, elapsed=None, sent_rate=None, drain_rate=None)
+            self._print(f"[bold]{escape(name)}[/bold] {escape(detail)}".rstrip())
         with self._lock:
             self.name, self.detail = name, detail
         self._refresh()
 
     def step(self, text: str) -> None:
         """One step inside the phase (`broker: ready in 2.1 s`, `export: metrics.parquet`)."""
-        self._print(f"  · {text}")
+        self._print(f"  · {escape(text)}")
         self._refresh()
 
     def tick(
@@ -138,6 +143,7 @@ class LiveView:
         """The orchestrator's counts: messages produced so far, consumer lag, seconds elapsed."""
         now = time.monotonic()
         with self._lock:
+            self._ticked = True
             changes: dict[str, object] = {"elapsed": elapsed, "lag": lag}
             if produced is not None:
                 self.sent.add(now, produced)
@@ -146,6 +152,9 @@ class LiveView:
                 self.left.add(now, -lag)
                 changes["drain_rate"] = self.left.rate()
             self.figures = replace(self.figures, **changes)  # type: ignore[arg-type]
+        if self.interactive and self._live is None and not self._stop.is_set():
+            self._live = Live(Text(""), console=self.console, auto_refresh=False)
+            self._live.start()
         self._refresh()
 
     def update(self, phase: str, elapsed: float, produced: int, lag: int) -> None:
@@ -165,9 +174,6 @@ class LiveView:
 
     # -- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> LiveView:
-        if self.interactive:
-            self._live = Live(Text(""), console=self.console, auto_refresh=False, transient=False)
-            self._live.start()
         return self
 
     def __exit__(
@@ -178,25 +184,32 @@ class LiveView:
     ) -> None:
         self._stop.set()
         self._refresh(force=True)
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
+        self._end_live()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
 
     # -- internals ------------------------------------------------------------------------
+    def _end_live(self) -> None:
+        """Leave the redrawn line where it is: the next phase may bring its own display."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
     def _print(self, markup: str) -> None:
         self.console.print(markup, highlight=False)
 
     def _refresh(self, force: bool = False) -> None:
+        """Redraw (terminal) or print a plain line (every PLAIN_EVERY_S), in ticking phases."""
         with self._lock:
+            if not self._ticked:
+                return
             text = line(self.name, self.detail, self.figures, self.duration)
         if self._live is not None:
             self._live.update(Text(text), refresh=True)
             return
         now = time.monotonic()
         due = force or now - self._last_plain >= PLAIN_EVERY_S
-        if due and self.figures != Figures() and text != self._last_text:
+        if due and text != self._last_text:
             self._last_plain, self._last_text = now, text
             self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
