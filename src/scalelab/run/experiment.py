@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from rich.console import Console
 
@@ -27,6 +27,8 @@ from scalelab.analysis.summary import read_qos, summarise
 from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError, ScalelabError
 from scalelab.platform.base import ComponentLaunch, Endpoints
+from scalelab.platform.local.flink_job import FlinkJob, JobContext, Rescale
+from scalelab.platform.local.flink_rest import FlinkRest
 from scalelab.run import kafka_ops
 from scalelab.run.accounting import (
     Accounting,
@@ -39,6 +41,7 @@ from scalelab.run.progress import LiveView
 from scalelab.run.record import Phase, rfc3339
 from scalelab.run.resources import CpuSampler
 from scalelab.run.session import RunSession
+from scalelab.spec.models import FlinkWorkload
 
 GROUP_READY_TIMEOUT = 120.0
 PRODUCER_READY_TIMEOUT = 120.0
@@ -55,6 +58,13 @@ class Observations:
     lag_samples: list[tuple[float, int]] = field(default_factory=list)
     cpu: CpuSampler = field(default_factory=CpuSampler)
     cpu_counts_load: bool = False
+
+
+@runtime_checkable
+class TaskManagerKiller(Protocol):
+    """A platform that runs Flink TaskManagers it can kill (and replace)."""
+
+    def kill_taskmanager(self, index: int) -> tuple[str, str]: ...
 
 
 class Experiment:
@@ -78,6 +88,10 @@ class Experiment:
             self.admin.close()
             raise
         self.members = kafka_ops.GroupWatch(self.admin, self.group)
+        self.flink: FlinkJob | None = None
+        wl = self.spec.workload
+        steps = wl.schedule if isinstance(wl, FlinkWorkload) else []
+        self.pending_steps = sorted(steps, key=lambda step: step.at)
 
     def close(self) -> None:
         """Close every Kafka client now, while the broker still runs (idempotent).
@@ -90,6 +104,8 @@ class Experiment:
             closed["offset reader"] = self.offsets.close()
         finally:
             closed["admin client"] = self.admin.close()
+            if self.flink is not None:
+                self.flink.rest.close()
         for name in (n for n, ok in closed.items() if not ok):
             self.record.warnings.append(
                 f"Kafka {name} did not close within {kafka_ops.CLOSE_TIMEOUT_S:g} s "
@@ -128,12 +144,46 @@ class Experiment:
         kafka_ops.create_topics(self.admin, self.spec.broker, self.spec.broker.partitions)
         self._commit_start_offsets()
         self.platform.start_component(self._launch("tracker", "tracker", "tracker"))
-        for index in range(self.spec.workload.workers):
-            name = f"worker-{index}"
-            extra = ["--name", name, "--model", self.model]
-            self.platform.start_component(self._launch(name, "worker", "worker", extra))
-        self._wait_group_ready()
+        if isinstance(self.spec.workload, FlinkWorkload):
+            self._submit_flink_job(self.spec.workload)
+        else:
+            for index in range(self.spec.workload.workers):
+                name = f"worker-{index}"
+                extra = ["--name", name, "--model", self.model]
+                self.platform.start_component(self._launch(name, "worker", "worker", extra))
+            self._wait_group_ready(self.spec.workload.workers)
         self.platform.wait_scraped(60)
+
+    def _submit_flink_job(self, workload: FlinkWorkload) -> None:
+        """Submit the job over REST and wait until it runs for real (every task running,
+        a first checkpoint done: the source holds its partitions and committed offsets).
+        A bad jar, entry class or argument fails here, before any load is sent."""
+        broker = self.spec.broker
+        url = self.endpoints.extra.get("flink")
+        if not url:
+            raise ComponentError("flink", "the platform started no Flink cluster")
+        ctx = JobContext(
+            bootstrap=self.endpoints.bootstrap,
+            input_topic=broker.input_topic,
+            output_topic=broker.output_topic,
+            dead_letter_topic=broker.dead_letter_topic,
+            group=self.group,
+            run_id=self.session.id,
+            base_dir=self.spec.base_dir,
+        )
+        self.flink = FlinkJob(FlinkRest(url), workload, ctx)
+        job_id = self.flink.submit(check=self.platform.check_health)
+        self.record.add_event(
+            "flink-job-running",
+            f"job {job_id} running at parallelism {workload.parallelism}, first checkpoint done",
+            component="jobmanager",
+        )
+        self._save_flink()
+
+    def _save_flink(self) -> None:
+        if self.flink is not None:
+            self.record.results["flink"] = self.flink.to_dict()
+            self.session.save()
 
     def _commit_start_offsets(self) -> None:
         """Start this run's groups at the topics' current ends and keep those offsets.
@@ -174,9 +224,9 @@ class Experiment:
             args += ["--base-dir", str(self.spec.base_dir)]
         return ComponentLaunch(name, role, f"scalelab.components.{module}", args + (extra or []))
 
-    def _wait_group_ready(self) -> None:
+    def _wait_group_ready(self, workers: int) -> None:
         group = self.group
-        workers, partitions = self.spec.workload.workers, self.spec.broker.partitions
+        partitions = self.spec.broker.partitions
         deadline = time.monotonic() + GROUP_READY_TIMEOUT
         while time.monotonic() < deadline:
             self.platform.check_health()
@@ -238,6 +288,7 @@ class Experiment:
         elapsed = max(0.0, (now - start_ns) / 1e9)
         self.seen.lag_samples.append((round(elapsed, 2), lag))
         self._inject_faults(elapsed)
+        self._follow_flink(elapsed)
         self._record_group_changes()
         phase = "warmup" if now < warmup_end_ns else "load"
         view.update(phase, elapsed, produced, lag)
@@ -245,13 +296,55 @@ class Experiment:
 
     def _inject_faults(self, elapsed: float) -> None:
         for fault in self.pending_faults[:]:
-            if elapsed >= fault.at:
+            if elapsed >= fault.at and fault.kind == "kill-taskmanager":
+                self._kill_taskmanager(fault.worker, elapsed)
+                self.pending_faults.remove(fault)
+            elif elapsed >= fault.at:
                 name = f"worker-{fault.worker}"
                 self.platform.kill_component(name)
                 self.record.add_event(
                     fault.kind, f"SIGKILL {name} at {elapsed:.1f} s", component=name
                 )
                 self.pending_faults.remove(fault)
+
+    def _kill_taskmanager(self, index: int, elapsed: float) -> None:
+        if not isinstance(self.platform, TaskManagerKiller):
+            raise ComponentError("flink", f"platform {self.platform.name} cannot kill TaskManagers")
+        victim, replacement = self.platform.kill_taskmanager(index)
+        self.record.add_event(
+            "kill-taskmanager",
+            f"SIGKILL {victim} at {elapsed:.1f} s; {replacement} started in its place",
+            component=victim,
+        )
+
+    def _follow_flink(self, elapsed: float) -> None:
+        """Start the parallelism steps that are due and record rescales that completed."""
+        if self.flink is None:
+            return
+        for step in self.pending_steps[:]:
+            if elapsed >= step.at:
+                self.pending_steps.remove(step)
+                change = self.flink.rescale(step.parallelism, check=self.platform.check_health)
+                self.record.add_event(
+                    "rescale-requested",
+                    f"{change.mode}: parallelism {change.source} → {change.target} "
+                    f"at {elapsed:.1f} s",
+                    component="jobmanager",
+                )
+                self._save_flink()
+        for change in self.flink.poll():
+            self._record_rescale(change)
+
+    def _record_rescale(self, change: Rescale) -> None:
+        effective = (change.effective_ns or change.requested_ns) - change.requested_ns
+        completed = (change.completed_ns or change.requested_ns) - change.requested_ns
+        self.record.add_event(
+            "rescale-completed",
+            f"{change.mode}: parallelism {change.source} → {change.target}: effective after "
+            f"{effective / 1e9:.2f} s, first checkpoint after {completed / 1e9:.2f} s",
+            component="jobmanager",
+        )
+        self._save_flink()
 
     def _record_group_changes(self) -> None:
         """Members that left or joined the workers' group (a dead or fenced worker, a rejoin)."""
@@ -277,7 +370,9 @@ class Experiment:
         while time.monotonic() < deadline:
             self.platform.check_health()
             lag = self.offsets.lag(topic)
-            self.seen.lag_samples.append((round((time.time_ns() - start_ns) / 1e9, 2), lag))
+            elapsed = round((time.time_ns() - start_ns) / 1e9, 2)
+            self.seen.lag_samples.append((elapsed, lag))
+            self._follow_flink(elapsed)
             self._record_group_changes()
             if lag == 0:
                 return
@@ -288,8 +383,14 @@ class Experiment:
 
     def _stop_data_plane(self) -> None:
         """Workers first (each finishes and commits its batch), then the tracker, which reads
-        the output topic to its end: the accounting then sees a world that no longer moves."""
-        for index in range(self.spec.workload.workers):
+        the output topic to its end: the accounting then sees a world that no longer moves.
+        A Flink job stops with a savepoint, which commits its last results and offsets."""
+        if self.flink is not None:
+            savepoint = self.flink.stop()
+            how = f"with savepoint {savepoint}" if savepoint else "cancelled (savepoint failed)"
+            self.record.add_event("flink-job-stopped", how, component="jobmanager")
+            self._save_flink()
+        for index in range(getattr(self.spec.workload, "workers", 0)):
             self.platform.stop_component(f"worker-{index}", timeout=60)
         self.platform.stop_component("tracker", timeout=90)
 

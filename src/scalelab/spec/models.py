@@ -130,6 +130,19 @@ class FramesWork(Section):
     )
 
 
+class JoinWork(Section):
+    """Scalehub's join: two keyed streams joined in tumbling event-time windows."""
+
+    window: Annotated[float, Duration(maximum=HOUR)] = Field(1, description="Tumbling window.")
+    lateness: Annotated[float, Duration(maximum=HOUR, allow_zero=True)] = Field(
+        0.5, description="Watermark delay: how late a record may arrive and still join."
+    )
+    fibonacci: int = Field(
+        20, ge=0, le=40, description="CPU burn per joined pair: the n-th Fibonacci, naively."
+    )
+    keys: int = Field(100, ge=1, le=1_000_000, description="Distinct sensor keys produced.")
+
+
 class ParallelismStep(Section):
     """One step of a parallelism schedule: from `at` seconds into the load, run at `parallelism`."""
 
@@ -175,6 +188,7 @@ class FlinkWorkload(Section):
         default_factory=list, description="Parallelism changes during the load (step strategy)."
     )
     work: FramesWork = Field(default_factory=FramesWork, description="The `frames` job's work.")
+    join: JoinWork = Field(default_factory=JoinWork, description="The `join` job's settings.")
     drain_timeout: Annotated[float, Duration(maximum=DAY)] = Field(
         60, description="After load, wait at most this long for the consumer lag to reach zero."
     )

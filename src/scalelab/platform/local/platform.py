@@ -11,13 +11,15 @@ from confluent_kafka.admin import AdminClient
 
 from scalelab.errors import ComponentError
 from scalelab.platform.base import ComponentLaunch, Endpoints, Platform
-from scalelab.platform.local import kafka, prometheus
+from scalelab.platform.local import flink, kafka, prometheus
+from scalelab.platform.local.flink_rest import FlinkRest
 from scalelab.platform.ports import accepts_connections, choose_port
 from scalelab.platform.process import ManagedProcess, ProcessSpec, wait_until
-from scalelab.spec.models import ExperimentSpec
+from scalelab.spec.models import ExperimentSpec, FlinkWorkload
 
 BROKER_READY_TIMEOUT = 90.0
 PROMETHEUS_READY_TIMEOUT = 30.0
+FLINK_READY_TIMEOUT = 120.0
 FORCE_WAIT_S = 5.0
 
 
@@ -41,6 +43,8 @@ class LocalPlatform(Platform):
         self.targets: dict[str, tuple[int, dict[str, str]]] = {}
         self.taken_ports: set[int] = set()
         self.endpoints: Endpoints | None = None
+        self.flink_url: str | None = None
+        self.taskmanagers: list[str] = []  # live TaskManager names, in start order
 
     # -- infrastructure -------------------------------------------------------------------
     def start_infrastructure(self) -> Endpoints:
@@ -50,9 +54,14 @@ class LocalPlatform(Platform):
             self._start_node_exporter(ports.node_exporter)
         if bootstrap is None:
             bootstrap = self._start_broker()
+        if isinstance(self.spec.workload, FlinkWorkload):
+            self._start_flink(self.spec.workload)
         url = self._start_prometheus(ports.prometheus)
-        self.endpoints = Endpoints(bootstrap=bootstrap, prometheus_url=url)
+        extra = {"flink": self.flink_url} if self.flink_url else {}
+        self.endpoints = Endpoints(bootstrap=bootstrap, prometheus_url=url, extra=extra)
         self._wait_broker(bootstrap)
+        if isinstance(self.spec.workload, FlinkWorkload):
+            self._wait_flink(self.spec.workload.taskmanagers)
         self.wait_scraped(PROMETHEUS_READY_TIMEOUT)
         return self.endpoints
 
@@ -79,6 +88,67 @@ class LocalPlatform(Platform):
         self._launch(spec)
         self.targets["broker"] = (broker_ports.metrics, {"role": "broker", "run_id": self.run_id})
         return f"127.0.0.1:{broker_ports.client}"
+
+    # -- Flink ----------------------------------------------------------------------------
+    def _start_flink(self, workload: FlinkWorkload) -> None:
+        """A JobManager and the TaskManagers, sharing one config in the run's config dir."""
+        ports = flink.FlinkPorts(
+            rest=choose_port("flink rest", 0, self.taken_ports),
+            rpc=choose_port("flink rpc", 0, self.taken_ports),
+            blob=choose_port("flink blob", 0, self.taken_ports),
+            metrics=choose_port("jobmanager metrics", 0, self.taken_ports),
+        )
+        data = self._flink_data_dir()
+        settings = flink.flink_config(ports, workload, data)
+        config = flink.write_config(self.config / "flink", settings)
+        self._launch(
+            flink.jobmanager_process(ports, workload, config, self.logs / "jobmanager.log")
+        )
+        self.targets["jobmanager"] = (ports.metrics, {"role": "flink", "run_id": self.run_id})
+        for index in range(workload.taskmanagers):
+            self.start_taskmanager(f"taskmanager-{index}")
+        self.flink_url = f"http://127.0.0.1:{ports.rest}"
+
+    def start_taskmanager(self, name: str) -> None:
+        """Start a TaskManager (also a replacement for a killed one, as a Deployment would)."""
+        assert isinstance(self.spec.workload, FlinkWorkload)
+        port = choose_port(f"{name} metrics", 0, self.taken_ports)
+        config = self.config / "flink"
+        log = self.logs / f"{name}.log"
+        self._launch(flink.taskmanager_process(name, port, self.spec.workload, config, log))
+        self.taskmanagers.append(name)
+        self.targets[name] = (port, {"role": "flink", "run_id": self.run_id})
+        if (self.config / "targets.json").exists():
+            prometheus.write_targets(self.config / "targets.json", self.targets)
+
+    def kill_taskmanager(self, index: int) -> tuple[str, str]:
+        """SIGKILL the index-th live TaskManager and start a replacement; returns both names."""
+        victim = self.taskmanagers[index]
+        self.kill_component(victim)
+        self.taskmanagers.remove(victim)
+        self.targets.pop(victim, None)
+        generation = sum(1 for name in self.processes if name.startswith("taskmanager-"))
+        replacement = f"taskmanager-{generation}"
+        self.start_taskmanager(replacement)
+        return victim, replacement
+
+    def _wait_flink(self, taskmanagers: int) -> None:
+        """Ready for real: the REST API answers and every TaskManager has registered."""
+        assert self.flink_url is not None
+        rest = FlinkRest(self.flink_url)
+        try:
+            self._wait(
+                "jobmanager", lambda: rest.has_taskmanagers(taskmanagers), FLINK_READY_TIMEOUT
+            )
+        finally:
+            rest.close()
+
+    def _flink_data_dir(self) -> Path:
+        """Checkpoints, savepoints, blobs and temp files of this run's cluster."""
+        data = self.state / "flink" / f"data-{self.run_id}"
+        shutil.rmtree(data, ignore_errors=True)
+        data.mkdir(parents=True)
+        return data
 
     def _kafka_data_dir(self) -> Path:
         if self.spec.broker.storage == "reuse":
@@ -187,7 +257,10 @@ class LocalPlatform(Platform):
             raise ComponentError(name, f"exited with code {code}", proc.log_tail())
 
     def versions(self) -> dict[str, str]:
-        return {"kafka": kafka.kafka_version(), "prometheus": prometheus.prometheus_version()}
+        found = {"kafka": kafka.kafka_version(), "prometheus": prometheus.prometheus_version()}
+        if isinstance(self.spec.workload, FlinkWorkload):
+            found["flink"] = flink.flink_version()
+        return found
 
     def is_running(self, name: str) -> bool:
         proc = self.processes.get(name)
@@ -222,14 +295,21 @@ class LocalPlatform(Platform):
             self.processes[name].stop()
         if self.spec.broker.storage == "fresh":
             shutil.rmtree(self.state / "kafka" / f"data-{self.run_id}", ignore_errors=True)
+        shutil.rmtree(self.state / "flink" / f"data-{self.run_id}", ignore_errors=True)
 
 
 INFRASTRUCTURE = ("prometheus", "broker", "node-exporter")
 
 
 def _teardown_order(names: list[str]) -> list[str]:
-    components = [n for n in reversed(names) if n not in INFRASTRUCTURE]
-    return components + [n for n in INFRASTRUCTURE if n in names]
+    """scalelab's components, then Flink (TaskManagers before the JobManager), then the rest."""
+    components = [n for n in reversed(names) if n not in INFRASTRUCTURE and not _is_flink(n)]
+    cluster = [n for n in reversed(names) if _is_flink(n)]
+    return components + cluster + [n for n in INFRASTRUCTURE if n in names]
+
+
+def _is_flink(name: str) -> bool:
+    return name == "jobmanager" or name.startswith("taskmanager-")
 
 
 def _answers_metadata(admin: AdminClient) -> bool:
