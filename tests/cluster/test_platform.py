@@ -211,3 +211,19 @@ def test_the_autoscaler_scales_workers_on_cpu_and_its_decisions_are_events(
         assert "SuccessfulRescale" in rescale.detail and "cpu" in rescale.detail
     finally:
         platform.teardown()
+
+
+def test_an_image_that_is_not_there_fails_the_start_at_once_naming_it(
+    cluster: Any, namespace: str, run_id: str, tmp_path: Path
+) -> None:
+    """No registry is ever asked (the node's pulls fail at once): the error names the pod."""
+    spec = spec_for(namespace, "platform.kubernetes.image=scalelab.local/missing:0")
+    platform = KubernetesPlatform(spec, run_id, tmp_path, tmp_path, False)
+    try:
+        with pytest.raises(ComponentError) as failed:
+            platform.start_infrastructure()
+    finally:
+        platform.teardown()
+    assert failed.value.component == "prometheus"
+    assert "ErrImagePull" in failed.value.reason or "ImagePullBackOff" in failed.value.reason
+    assert "not ready after" not in failed.value.reason  # the pod's state, not a timeout

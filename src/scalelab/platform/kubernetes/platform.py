@@ -68,7 +68,13 @@ class KubernetesPlatform(Platform):
         if roles.enabled:
             self.node_roles = nodes.apply_roles(self.cluster, roles)
         self._apply(self.plan.base_objects())
+        # the run's own broker and Prometheus are watched like components from the start:
+        # an image that cannot be pulled or a crash fails the run at once, naming them
+        if self.plan.own_monitoring:
+            self.tracker.watch_infrastructure("prometheus")
         self._apply(self.plan.monitoring_objects())
+        if self.plan.own_kafka:
+            self.tracker.watch_infrastructure("kafka")
         self._apply(self.plan.kafka_objects())
         bootstrap = self._forward_kafka() if self.plan.managed_kafka else self.plan.client_bootstrap
         self.endpoints = Endpoints(
@@ -79,8 +85,6 @@ class KubernetesPlatform(Platform):
                 "cluster_bootstrap": self.plan.cluster_bootstrap,
             },
         )
-        for infra in ("kafka", "prometheus") if self.plan.own_kafka else ():
-            self.tracker.watch_infrastructure(infra)  # a dead broker is named as such
         if self.plan.managed_kafka:
             self.wait_scraped(self.plan.settings.ready_timeout)
         return self.endpoints
