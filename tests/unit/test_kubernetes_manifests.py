@@ -11,8 +11,7 @@ from scalelab.errors import ConfigError
 from scalelab.platform.base import ComponentLaunch
 from scalelab.platform.kubernetes import labels
 from scalelab.platform.kubernetes.config import KubernetesSpec, kubernetes_settings
-from scalelab.platform.kubernetes.launch import role_args
-from scalelab.platform.kubernetes.plan import Plan
+from scalelab.platform.kubernetes.plan import Plan, role_args
 from scalelab.spec.loader import load_spec
 from scalelab.spec.models import ExperimentSpec
 

@@ -20,10 +20,9 @@ from scalelab.platform.base import ComponentLaunch, Endpoints, Platform, Platfor
 from scalelab.platform.kubernetes import labels, nodes, status, teardown
 from scalelab.platform.kubernetes.api import PodOps, PortForward, connect, pod_opener
 from scalelab.platform.kubernetes.errors import KubernetesError
-from scalelab.platform.kubernetes.launch import component_of, role_args
 from scalelab.platform.kubernetes.manifests import Manifest, own_kafka, own_prometheus
 from scalelab.platform.kubernetes.manifests.kafka import LOCAL_PORT, node_pod
-from scalelab.platform.kubernetes.plan import Plan
+from scalelab.platform.kubernetes.plan import Plan, component_of, role_args
 from scalelab.platform.kubernetes.preflight import preflight
 from scalelab.platform.kubernetes.status import (
     PROMETHEUS_PODS,
