@@ -15,8 +15,8 @@ from matplotlib.axes import Axes
 from scalelab.analysis.plots import figure, outside_legend, save
 
 RATE_KEYS = ("load.rate",)
-SATURATION_RATIO = 0.95
-"""Completed/offered below this marks the saturation point of a line."""
+SUSTAINED_SHARE = 0.5
+"""A cell where fewer than this share of runs sustained its rate (`judge.py`) is saturated."""
 
 
 def line_groups(cells: pd.DataFrame, params: list[str]) -> list[tuple[str, pd.DataFrame]]:
@@ -47,7 +47,7 @@ def _errorbar(ax: Axes, group: pd.DataFrame, column: str, label: str, **style: o
 def latency_chart(
     cells: pd.DataFrame, params: list[str], slo_s: float | None, path: Path
 ) -> Path | None:
-    if cells.empty or cells["latency_p99_s"].isna().all():
+    if cells.empty or "latency_p99_s" not in cells or cells["latency_p99_s"].isna().all():
         return None
     fig, ax = figure("Latency vs offered load (p50 dashed, p99 solid)", "seconds")
     for index, (label, group) in enumerate(line_groups(cells, params)):
@@ -62,15 +62,16 @@ def latency_chart(
 
 
 def throughput_chart(cells: pd.DataFrame, params: list[str], path: Path) -> Path | None:
-    if cells.empty or cells["throughput"].isna().all():
+    if cells.empty or "throughput" not in cells or cells["throughput"].isna().all():
         return None
-    fig, ax = figure("Completed throughput vs offered load (× = saturation point)", "msg/s")
+    fig, ax = figure("Completed throughput vs offered load (× = first rate not sustained)", "msg/s")
     top = float(np.nanmax(cells["offered_rate"].to_numpy(dtype=float)))
     ax.plot([0, top], [0, top], color="black", ls=":", lw=1, label="completed = offered")
     for index, (label, group) in enumerate(line_groups(cells, params)):
         colour = f"C{index % 10}"
         _errorbar(ax, group, "throughput", label, color=colour)
-        saturated = group[group["completed_ratio"] < SATURATION_RATIO]
+        share = group["sustained"].astype(float) if "sustained" in group else None
+        saturated = group[share < SUSTAINED_SHARE] if share is not None else group.iloc[:0]
         if not saturated.empty:
             first = saturated.iloc[0]
             ax.plot(first["offered_rate"], first["throughput"], "x", ms=14, mew=3, color=colour)
@@ -80,7 +81,7 @@ def throughput_chart(cells: pd.DataFrame, params: list[str], path: Path) -> Path
 
 
 def energy_chart(cells: pd.DataFrame, params: list[str], path: Path) -> Path | None:
-    if cells.empty or cells["joules_per_frame"].isna().all():
+    if cells.empty or "joules_per_frame" not in cells or cells["joules_per_frame"].isna().all():
         return None
     fig, ax = figure("Energy per frame vs offered load", "J/frame")
     for index, (label, group) in enumerate(line_groups(cells, params)):

@@ -158,6 +158,7 @@ def _runs(runs: pd.DataFrame, params: list[str]) -> str:
         "status",
         "verdict",
         "SLO",
+        "sustained",
         "offered",
         "completed",
         "p99 ms",
@@ -175,6 +176,7 @@ def _runs(runs: pd.DataFrame, params: list[str]) -> str:
                 r["status"],
                 r.get("verdict"),
                 _met(r.get("slo_met")),
+                _sustained(r),
                 r.get("offered_rate"),
                 r.get("throughput"),
                 None if pd.isna(p99) else p99 * 1000,
@@ -188,3 +190,10 @@ def _met(value: Any) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "–"
     return "met" if value else "missed"
+
+
+def _sustained(row: pd.Series) -> str:
+    """Yes, or why not (`judge.py`), for a run of the sweep."""
+    if "sustained" not in row or pd.isna(row["sustained"]):
+        return "–"
+    return "yes" if row["sustained"] else f"no: {row.get('not_sustained_because') or ''}"

@@ -15,6 +15,8 @@ from typing import Any
 import pandas as pd
 from ruamel.yaml import YAML
 
+from scalelab.sweep.judge import judge
+
 TABLE_FILE = "sweep.parquet"
 
 Getter = Callable[[dict[str, Any]], Any]
@@ -49,8 +51,11 @@ FIGURES: dict[str, Getter] = {
 }
 """Headline figures per run, by column name → where summary.json keeps them."""
 
-NUMERIC = [name for name in FIGURES if name not in ("produced", "processed")] + ["completed_ratio"]
-"""Columns that get a mean and confidence interval per cell."""
+NUMERIC = [name for name in FIGURES if name not in ("produced", "processed")] + [
+    "completed_ratio",
+    "sustained",
+]
+"""Columns that get a mean and confidence interval per cell (`sustained`: the share of runs)."""
 
 
 def run_row(run_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +79,9 @@ def run_row(run_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
     row.update({name: get(summary) for name, get in FIGURES.items()})
     offered, served = row["offered_rate"], row["throughput"]
     row["completed_ratio"] = served / offered if offered and served is not None else None
+    judgement = judge(run_dir)
+    row["sustained"] = judgement.sustained
+    row["not_sustained_because"] = "; ".join(judgement.reasons)
     return row
 
 
