@@ -165,6 +165,9 @@ def test_a_pod_deleted_by_the_cluster_is_remapped_a_killed_one_is_not_replaced(
     )
     assert replaced != second and tracker.pod_for("worker-1") == second
     assert tracker.is_running("worker-0")
+    (swap,) = tracker.events
+    assert (swap.kind, swap.component) == ("pod-replaced", "worker-0")
+    assert first in swap.detail and replaced in swap.detail
 
     tracker.kill("worker-1")
     deployment = cluster.get("apps/v1", "Deployment", labels.WORKERS, namespace)
@@ -177,6 +180,7 @@ def test_a_pod_deleted_by_the_cluster_is_remapped_a_killed_one_is_not_replaced(
     assert [p["metadata"]["name"] for p in tracker.pods_of("worker")] == [replaced]
     assert not tracker.is_running("worker-1") and tracker.is_running("worker-0")
     assert (tmp_path / "logs" / f"{second}.log").exists()
+    assert [(e.kind, e.component) for e in tracker.events[1:]] == [("pod-killed", "worker-1")]
 
 
 def test_the_autoscaler_scales_workers_on_cpu_and_its_decisions_are_events(

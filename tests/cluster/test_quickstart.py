@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("kubernetes")
+import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from scalelab.platform.kubernetes import labels  # noqa: E402
@@ -68,3 +69,36 @@ def test_the_quickstart_is_valid_loses_nothing_and_leaves_nothing(
     assert cluster.get("v1", "Namespace", namespace) is None
     selector = labels.run_selector(record["id"])
     assert cluster.list("rbac.authorization.k8s.io/v1", "ClusterRole", None, selector) == []
+
+
+def test_a_killed_worker_is_not_replaced_and_the_other_takes_over(
+    cluster: Any, image: str, tmp_path: Path
+) -> None:
+    """kill-worker as locally: worker-1's pod dies in the load phase and nothing replaces it;
+    its partitions move to the other worker, nothing is lost, duplicates are counted."""
+    namespace = f"scalelab-k-{secrets.token_hex(3)}"
+    record, run_dir = run_cli(
+        tmp_path,
+        f"platform.namespace={namespace}",
+        "load.duration=40s",
+        "load.warmup=5s",
+        "faults=[{kind: kill-worker, at: 20, worker: 1}]",
+    )
+    assert record["status"] == "succeeded", record["errors"]
+    events = record["events"]
+    (kill,) = [e for e in events if e["kind"] == "kill-worker"]
+    assert kill["component"] == "worker-1"
+    assert any(e["kind"] == "group-member-left" for e in events), events
+    kill_ns = pd.Timestamp(kill["time"]).value
+    qos = pq.read_table(run_dir / "qos.parquet").to_pandas()
+    last = qos.groupby("worker").done_ns.max()
+    assert len(last) == 2, last  # two worker pods processed, and only two: no replacement
+    killed, survivor = last.idxmin(), last.idxmax()
+    assert last[killed] < kill_ns + 2e9 < last[survivor]
+    held = set(qos[qos.worker == killed].partition)
+    taken_over = qos[(qos.worker == survivor) & qos.partition.isin(held)]
+    assert (taken_over.consume_ns > kill_ns).any(), "the survivor never took the partitions over"
+    accounting = json.loads((run_dir / "summary.json").read_text())["accounting"]
+    assert accounting["ok"] and accounting["lost"] == 0
+    assert accounting["duplicates"] == len(qos) - qos.id.nunique()
+    assert cluster.get("v1", "Namespace", namespace) is None

@@ -229,7 +229,12 @@ class KubernetesPlatform(Platform):
         return {}
 
     def events(self) -> list[PlatformEvent]:
-        """The workers' autoscaler's decisions (its `SuccessfulRescale` events), each once."""
+        """Pods killed or replaced, and the autoscaler's decisions, each once."""
+        taken, self.tracker.events = self.tracker.events, []
+        return taken + self._autoscaler_events()
+
+    def _autoscaler_events(self) -> list[PlatformEvent]:
+        """The workers' HorizontalPodAutoscaler's events (`SuccessfulRescale`: a decision)."""
         if not self.plan.settings.autoscaling.enabled:
             return []
         selector = (

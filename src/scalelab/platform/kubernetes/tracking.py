@@ -19,6 +19,7 @@ from pathlib import Path
 
 from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError
+from scalelab.platform.base import PlatformEvent
 from scalelab.platform.kubernetes import labels
 from scalelab.platform.kubernetes.api import Cluster, PodOps
 from scalelab.platform.kubernetes.errors import ApiError
@@ -69,6 +70,7 @@ class Tracker:
         self.pod_names: dict[str, str] = {}
         self.copied: set[str] = set()
         self.last_check = 0.0
+        self.events: list[PlatformEvent] = []  # for the run record, taken by the platform
 
     # -- names ----------------------------------------------------------------------------
     def add_name(self, name: str, component: str) -> bool:
@@ -113,15 +115,19 @@ class Tracker:
         in start order (worker-0 first)."""
         names = [n for n, c in self.names.items() if c == component.name]
         pods = [p["metadata"]["name"] for p in self.pods_of(component.name)]
+        gone: dict[str, str] = {}
         for name in names:
             pod = self.pod_names.get(name)
             if pod is not None and pod not in pods and not component.holds(pod):
-                del self.pod_names[name]
+                gone[name] = self.pod_names.pop(name)
         claimed = set(self.pod_names.values())
         free = [p for p in pods if p not in claimed]
         for name in names:
             if name not in self.pod_names and free:
                 self.pod_names[name] = free.pop(0)
+                if name in gone:
+                    detail = f"{name}: pod {gone[name]} gone, replaced by {self.pod_names[name]}"
+                    self.events.append(PlatformEvent("pod-replaced", detail, name))
 
     def pod_states(self, component: str) -> str:
         """'; pods: name (why it is not running), ...' for timeout messages."""
@@ -273,6 +279,8 @@ class Tracker:
         self.cluster.delete(target, grace_seconds=0)
         if component.name in DEPLOYMENTS:
             self._scale_down(DEPLOYMENTS[component.name])
+        detail = f"{name}: pod {pod} deleted at once, not replaced"
+        self.events.append(PlatformEvent("pod-killed", detail, name))
 
     def _save_log(self, pod: str, container: str) -> None:
         """The log so far; a run directory that cannot take it never stops the kill."""
