@@ -195,7 +195,7 @@ def ensure_pause_image(layout: Layout, say: Say) -> None:
     if L.PAUSE_IMAGE in listed.stdout.split():
         return
     tarball = build_pause(layout, say)
-    result = ctr(layout, "images", "import", "--no-unpack", str(tarball))
+    result = ctr(layout, "images", "import", str(tarball))
     if result.returncode != 0:
         raise ClusterError(f"importing the pause image failed: {result.stderr.strip()}")
     say(f"pause image {L.PAUSE_IMAGE} imported")
@@ -329,6 +329,7 @@ def undo_host_changes(layout: Layout) -> None:
     host.unmount_all(layout)
     host.remove_bridge()
     host.remove_ipam_state(layout)
+    host.remove_container_log_links(layout)
     for cgroup in host.kubepods_cgroups():
         host.remove_cgroup_tree(cgroup)
     host.remove_cluster_chains()
@@ -337,7 +338,12 @@ def undo_host_changes(layout: Layout) -> None:
     host.remove_node_address()
     if host.cluster_mounts(layout):
         return  # never delete through a mount that is still there; check-clean names it
-    for data in (layout.var / "etcd", layout.kubelet_root, layout.run / "containerd"):
+    for data in (
+        layout.var / "etcd",
+        layout.kubelet_root,
+        layout.run / "containerd",
+        layout.var / "log",
+    ):
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -75,6 +75,7 @@ def kubelet_config(layout: Layout, pki: Pki) -> str:
         "clusterDNS": [L.DNS_SERVICE_IP],
         "resolvConf": str(layout.etc / "resolv.conf"),
         "staticPodPath": "",
+        "podLogsDir": str(layout.var / "log" / "pods"),
         "podCIDR": L.POD_CIDR,
         "serializeImagePulls": False,
         "imageGCHighThresholdPercent": 100,

@@ -309,5 +309,15 @@ def remove_cgroup_tree(top: Path) -> None:
             continue
 
 
+def remove_container_log_links(layout: Layout, links: Path = Path("/var/log/containers")) -> None:
+    """The kubelet links every container's log into /var/log/containers; drop ours."""
+    if not links.is_dir():
+        return
+    ours = str(layout.var / "log" / "pods")
+    for link in links.iterdir():
+        if link.is_symlink() and os.readlink(link).startswith(ours):
+            link.unlink()
+
+
 def remove_ipam_state(layout: Layout) -> None:
     subprocess.run(["rm", "-rf", str(layout.ipam_dir)], check=False)
