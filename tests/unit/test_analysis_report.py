@@ -48,14 +48,55 @@ def test_analyse_run_writes_correlations_and_every_plot(
 def test_report_is_self_contained(analysed: tuple[Path, dict[str, object]]) -> None:
     run_dir, _ = analysed
     html = (run_dir / "report.html").read_text()
-    sources = re.findall(r'src="([^"]*)"', html)
-    assert len(sources) == len(PLOTS)
-    assert all(s.startswith("data:image/png;base64,") for s in sources)
-    assert not re.search(r"https?://", html)
-    assert "<link" not in html and "@import" not in html
-    for text in ("VALID", "ESTIMATE", "Per worker", "Accounting", "Run record", "data-images-ok"):
-        assert text in html
-    assert html.index("Verdict") < html.index("Summary") < html.index("Plots")
+    markup = re.sub(r"<script[^>]*>.*?</script>", "", html, flags=re.S)
+    assert "<script src" not in html and "<link" not in html and "@import" not in markup
+    assert not re.search(r"https?://", markup)  # plotly.js is inlined; it names URLs it never uses
+    assert "Plotly.newPlot" in html and len(re.findall(r"<script", html)) == 4
+    for text in ("VALID", "ESTIMATE", "Per worker", "Accounting", "Run record"):
+        assert text in markup
+    assert markup.index("key-parameters") < markup.index("Verdict") < markup.index("Summary")
+    assert (
+        markup.index("Summary") < markup.index("Over time") < markup.index("Latency distribution")
+    )
+
+
+def test_report_charts_carry_units_and_the_slo_with_its_unit(
+    analysed: tuple[Path, dict[str, object]],
+) -> None:
+    run_dir, _ = analysed
+    html = (run_dir / "report.html").read_text()
+    data = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html, re.S)
+    assert data is not None
+    charts = {c["id"]: c for c in json.loads(data.group(1))}
+    expected = {"chart-rates", "chart-latency", "chart-lag", "chart-workers", "chart-cpu",
+                "chart-power", "chart-energy", "chart-cdf", "chart-histogram"}  # fmt: skip
+    assert set(charts) == expected
+    for chart in charts.values():
+        for axis in ("xaxis", "yaxis"):
+            title = chart["layout"][axis]["title"]["text"]
+            assert re.search(r"\((ms|s|msg/s|frames/s|cores|W|J/frame|messages|%)\)$", title)
+        assert all(t["x"] and any(v is not None for v in t["y"]) for t in chart["data"])
+    labels = [
+        s["label"]["text"] for s in charts["chart-latency"]["layout"]["shapes"] if "label" in s
+    ]
+    assert labels == ["SLO p99 1 s"]
+    workers = {t["name"] for t in charts["chart-workers"]["data"]}
+    assert workers == {"worker-0", "worker-1"}
+    assert [c["linked"] for c in charts.values()].count(True) == 7
+    keys = re.search(r'<div class="keys" id="key-parameters">(.*?)</div></div>', html, re.S)
+    assert keys is not None
+    for label in ("platform", "workers", "batch", "profile", "SLO latency_p99"):
+        assert f"<b>{label}</b>" in keys.group(0)
+    assert "<b>SLO latency_p99</b> 1 s" in keys.group(0)
+
+
+def test_the_figures_for_papers_are_written_as_png_and_svg(
+    analysed: tuple[Path, dict[str, object]],
+) -> None:
+    run_dir, _ = analysed
+    assert {p.stem for p in (run_dir / "plots").glob("*.svg")} == PLOTS
+    html = (run_dir / "report.html").read_text()
+    assert 'href="plots/latency.svg"' in html and 'href="plots/latency.png"' in html
 
 
 def test_analyse_run_never_raises_on_an_empty_directory(tmp_path: Path) -> None:

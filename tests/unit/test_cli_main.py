@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from typer.core import TyperGroup
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -30,6 +31,7 @@ def test_help_lists_every_command_without_importing_the_heavy_libraries() -> Non
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_every_command_loads_and_has_its_help(name: str) -> None:
     group = get_command(app)
+    assert isinstance(group, TyperGroup)
     ctx = group.make_context("scalelab", [name, "--help"], resilient_parsing=True)
     command = group.get_command(ctx, name)
     assert command is not None and command.name == name

@@ -7,11 +7,18 @@ at which the pair correlates best. A positive lag means `a` leads `b` (b
 follows a, `lag` steps later), as input rate leads consumer lag, lag leads
 latency, and CPU leads power. Constant or too-short series are dropped with a
 note instead of producing NaN.
+
+Trivial pairs are left out (counted in `trivial`): two series of one quantity
+(the throughput and the workers' processed counters, the sent rate and the
+broker's bytes in on the input topic, a worker's CPU and its busy seconds),
+a metric against its own target (target rate and sent rate), and percentiles
+of one distribution (latency p95 and p99). See `quantity`.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -47,6 +54,8 @@ class Correlations:
     pairs: list[Pair] = field(default_factory=list)
     matrix: pd.DataFrame = field(default_factory=pd.DataFrame)
     message: str = ""
+    trivial: int = 0
+    """Pairs left out because both series measure one quantity (see `quantity`)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -72,6 +81,7 @@ def correlate(
     spearman = kept.corr(method="spearman", min_periods=MIN_SAMPLES)
     key_set = set(key or []) & set(kept.columns)
     chosen = rank_pairs(pearson, spearman, key_set, top)
+    result.trivial = count_trivial(list(kept.columns))
     lag_limit = min(max_lag, max(0, len(kept) // 4))
     result.pairs = [_with_lag(pair, kept, step_s, lag_limit) for pair in chosen]
     ordered = [c for c in (key or []) if c in key_set]
@@ -105,7 +115,7 @@ def rank_pairs(
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             r, rho = float(pearson.at[a, b]), float(spearman.at[a, b])
-            if math.isnan(r) or math.isnan(rho) or _same_family(a, b):
+            if math.isnan(r) or math.isnan(rho) or _same_family(a, b) or trivial_pair(a, b):
                 continue
             if not key or a in key or b in key:
                 pairs.append(Pair(a, b, r, rho, 0))
@@ -164,6 +174,76 @@ def _with_lag(pair: Pair, frame: pd.DataFrame, step_s: float, max_lag: int) -> P
 def _same_family(a: str, b: str) -> bool:
     """Two series of one raw metric (`m{x=1}`, `m{x=2}`): their correlation says little."""
     return "{" in a and "{" in b and a.split("{")[0] == b.split("{")[0]
+
+
+QUANTILE = re.compile(r"^(?P<series>.*) p\d+(\.\d+)?$")
+SENT_METRICS = (
+    "kafka_server_brokertopicmetrics_messagesin_total",
+    "kafka_server_brokertopicmetrics_bytesin_total",
+    "kafka_server_brokertopicmetrics_totalproducerequests_total",
+)
+COMPLETED_METRICS = ("scalelab_worker_processed_total", "scalelab_tracker_records_total")
+CONSUMED_METRICS = (
+    "kafka_server_brokertopicmetrics_bytesout_total",
+    "kafka_server_brokertopicmetrics_totalfetchrequests_total",
+)
+STAGE_METRICS = ("scalelab_tracker_stage_seconds", "scalelab_worker_stage_seconds")
+CPU_METRICS = ("scalelab_worker_busy_seconds_total", "process_cpu_seconds_total")
+
+
+def quantity(name: str) -> str:
+    """What a series measures: series of one quantity correlate trivially.
+
+    `latency p95` and `latency p99` are both `latency`; the target rate, the sent
+    rate and the broker's messages in on the input topic are all `sent`; the
+    throughput and the processed counters are `completed`; `cpu worker-0` and
+    worker-0's busy seconds are `cpu worker-0`. Other series are themselves, a
+    quantile suffix dropped (percentiles of one distribution).
+    """
+    match = QUANTILE.match(name)
+    series = match.group("series") if match else name
+    metric, labels = _parse(series)
+    topic, component = labels.get("topic", ""), labels.get("component") or labels.get("worker")
+    if series == "latency" or metric.startswith("scalelab_tracker_latency_seconds"):
+        return "latency"
+    if (
+        series in ("target rate", "input rate")
+        or metric.startswith("scalelab_producer_")
+        and (metric.endswith("_total"))
+    ):
+        return "sent"
+    if metric in SENT_METRICS and "input" in topic:
+        return "sent"
+    if series == "throughput" or metric in COMPLETED_METRICS:
+        return "completed"
+    if metric in SENT_METRICS + CONSUMED_METRICS and "output" in topic:
+        return "completed"
+    if metric in CONSUMED_METRICS and "input" in topic:
+        return "completed"
+    if series.startswith("cpu "):
+        return series
+    if metric in CPU_METRICS and component:
+        return f"cpu {component}"
+    if metric in STAGE_METRICS:
+        return f"stage {labels.get('stage')} {component}"
+    return series
+
+
+def trivial_pair(a: str, b: str) -> bool:
+    return quantity(a) == quantity(b)
+
+
+def count_trivial(names: list[str]) -> int:
+    return sum(trivial_pair(a, b) for i, a in enumerate(names) for b in names[i + 1 :])
+
+
+def _parse(series: str) -> tuple[str, dict[str, str]]:
+    """`metric{k=v,k2=v2}` into the metric and its labels (no labels: an empty dict)."""
+    if "{" not in series or not series.endswith("}"):
+        return series, {}
+    metric, _, rest = series.partition("{")
+    pairs = (item.partition("=") for item in rest[:-1].split(",") if item)
+    return metric, {k: v for k, _, v in pairs}
 
 
 def _clean(values: dict[Any, Any]) -> dict[Any, Any]:

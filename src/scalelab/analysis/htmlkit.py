@@ -1,14 +1,19 @@
-"""Small pieces of self-contained HTML: escaped tables, embedded PNGs, one inline stylesheet.
+"""Small pieces of self-contained HTML: escaped tables, embedded PNGs, inline charts and styles.
 
 Nothing here refers to anything outside the page, so a report opens offline
-and can be mailed as one file. The inline script marks `<body>` with
-`data-images-ok` once every image has decoded, which the browser test reads.
+and can be mailed as one file: plotly.js (from the `plotly` package's bundled
+`plotly.min.js`) is inlined. The inline scripts mark `<body>` with
+`data-images-ok` once every image has decoded, `data-charts` and
+`data-charts-rendered` once every chart is drawn, and `data-errors` with the
+number of script errors, which the browser test reads.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import importlib.util
+import json
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -30,6 +35,51 @@ white-space:nowrap;overflow-wrap:normal}
 border-left:4px solid #ef6c00;padding:6px 10px}figure{margin:0 0 1.2em}img{max-width:100%;
 border:1px solid #e4e7eb}figcaption{font-size:.85em;color:#627d98}
 ul.reasons li{color:#c62828}code{background:#f0f4f8;padding:0 3px}
+.keys{display:flex;flex-wrap:wrap;gap:6px 10px;margin:.6em 0}.keys div{background:#f0f4f8;
+border-radius:4px;padding:4px 10px;font-size:.9em}.keys b{color:#334e68;font-weight:600}
+.chart{min-height:300px;border:1px solid #e4e7eb;margin-bottom:4px}
+.grid2{display:grid;grid-template-columns:1fr 1fr;gap:12px}
+"""
+
+CHARTS_SCRIPT = """
+(function () {
+  var errors = 0;
+  function mark(name, value) { document.body.setAttribute(name, String(value)); }
+  window.addEventListener("error", function () { errors += 1; mark("data-errors", errors); });
+  mark("data-errors", 0);
+  var specs = JSON.parse(document.getElementById("chart-data").textContent);
+  mark("data-charts", specs.length);
+  if (typeof Plotly === "undefined") { mark("data-charts-rendered", 0); return; }
+  var linked = [], syncing = false;
+  function share(source, event) {
+    var update = null;
+    if ("xaxis.range[0]" in event) {
+      update = {"xaxis.range": [event["xaxis.range[0]"], event["xaxis.range[1]"]]};
+    } else if (event["xaxis.range"]) {
+      update = {"xaxis.range": event["xaxis.range"]};
+    } else if (event["xaxis.autorange"]) {
+      update = {"xaxis.autorange": true};
+    }
+    if (!update || syncing) { return; }
+    syncing = true;
+    Promise.all(linked.filter(function (o) { return o !== source; })
+      .map(function (o) { return Plotly.relayout(o, update); }))
+      .then(function () { syncing = false; }, function () { syncing = false; });
+  }
+  var config = {responsive: true, displaylogo: false, toImageButtonOptions: {format: "svg"}};
+  Promise.all(specs.map(function (c) {
+    var el = document.getElementById(c.id);
+    return Plotly.newPlot(el, c.data, c.layout, config).then(function () {
+      if (c.linked) {
+        linked.push(el);
+        el.on("plotly_relayout", function (event) { share(el, event); });
+      }
+      return el.querySelector(".main-svg") ? 1 : 0;
+    });
+  })).then(function (drawn) {
+    mark("data-charts-rendered", drawn.reduce(function (a, b) { return a + b; }, 0));
+  }, function () { errors += 1; mark("data-errors", errors); });
+})();
 """
 
 IMAGES_OK_SCRIPT = """
@@ -46,12 +96,42 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def page(title: str, body: str) -> str:
+def page(title: str, body: str, charts: list[dict[str, Any]] | None = None) -> str:
+    """A whole page; with `charts` (Plotly figure specs), plotly.js inlined to draw them."""
+    scripts = f"<script>{IMAGES_OK_SCRIPT}</script>"
+    if charts:
+        data = json.dumps(charts, separators=(",", ":")).replace("</", "<\\/")
+        scripts += (
+            f"<script>{plotly_js()}</script>"
+            f'<script type="application/json" id="chart-data">{data}</script>'
+            f"<script>{CHARTS_SCRIPT}</script>"
+        )
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>\n{body}\n"
-        f"<script>{IMAGES_OK_SCRIPT}</script>\n</body></html>\n"
+        f"{scripts}\n</body></html>\n"
+    )
+
+
+def plotly_js() -> str:
+    """The bundled plotly.min.js of the `plotly` package (read as a file, not imported)."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("plotly")
+    bundle = Path(list(spec.submodule_search_locations)[0]) / "package_data" / "plotly.min.js"
+    return bundle.read_text(encoding="utf-8").replace("</script", "<\\/script")
+
+
+def has_plotly() -> bool:
+    return importlib.util.find_spec("plotly") is not None
+
+
+def chart(chart_id: str, caption: str) -> str:
+    """The place of one chart, drawn by the page's script from its spec."""
+    return (
+        f'<figure><div class="chart" id="{esc(chart_id)}"></div>'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
     )
 
 

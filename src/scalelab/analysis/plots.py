@@ -46,8 +46,10 @@ def figure(title: str, ylabel: str, size: tuple[float, float] = (10, 3.6)) -> tu
 
 
 def save(fig: Figure, path: Path) -> Path:
+    """The PNG at `path` (returned), and the same figure as SVG beside it, for papers."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
+    fig.savefig(path.with_suffix(".svg"), format="svg")
     return path
 
 

@@ -1,8 +1,12 @@
 """`runs/<id>/report.html`: one self-contained page per run, or a comparison of several.
 
-Order of a run's report: the verdict and the headline figures, then the
-plots, energy, correlations, per-worker and per-stage tables, accounting and
-the run record's facts (versions, host, phases).
+Order of a run's report: the key parameters (platform, workers, threads,
+batch, profile and rate, SLOs), the verdict with its reasons, the headline
+figures and the per-step table, then interactive charts over time (linked x
+axes: zoom one, all follow), the latency distribution, energy, the strongest
+non-trivial correlations, per-worker and per-stage tables, accounting and the
+run record's facts. The same charts are written as PNG and SVG under
+`plots/` for papers, listed at the end.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from scalelab.analysis import htmlkit as h
-from scalelab.analysis.analyse import Analysis, analyse
+from scalelab.analysis.analyse import Analysis, analyse, load_qos
 from scalelab.analysis.dataset import Run
+from scalelab.analysis.interactive import Chart, distribution_charts, time_charts
 from scalelab.analysis.report_parts import (
     correlation_section,
     energy_section,
     faults_section,
+    files_section,
+    key_parameters,
     record_section,
     spec_section,
     steps_section,
@@ -59,20 +66,55 @@ def write_report(result: Analysis, out: Path | None = None) -> Path:
 
 def render(result: Analysis) -> str:
     run = result.run
+    interactive = h.has_plotly()
+    over_time, distribution = charts(result) if interactive else ([], [])
     body = [
         header(run),
+        key_parameters(run),
         verdict_section(result),
         h.section("Summary (load phase, warmup excluded)", h.pairs_table(headline_rows(result))),
         steps_section(run.summary.get("steps") or []),
         faults_section(run.summary.get("faults") or []),
-        plots_section(result),
+        charts_section(over_time, distribution) if interactive else plots_section(result),
         energy_section(result.energy),
         correlation_section(result.correlations),
         tables_section(run.summary),
         record_section(run.record),
+        files_section(result.plots, run.dir),
         spec_section(run.params),
     ]
-    return h.page(f"scalelab report {run.id}", "\n".join(body))
+    specs = [c.spec() for c in over_time + distribution]
+    return h.page(f"scalelab report {run.id}", "\n".join(body), specs)
+
+
+def charts(result: Analysis) -> tuple[list[Chart], list[Chart]]:
+    """The interactive charts over time, and the latency distribution's."""
+    run = result.run
+    over_time = time_charts(run, result.series, bool(result.energy.get("estimate")))
+    return over_time, distribution_charts(load_qos(run), run.spec.get("slo") or {})
+
+
+def charts_section(over_time: list[Chart], distribution: list[Chart]) -> str:
+    if not over_time and not distribution:
+        return h.section("Charts", '<p class="muted">no data to plot</p>')
+    return "\n".join(
+        [
+            h.section(
+                "Over time",
+                "<p class='muted'>Linked x axes: drag to zoom one chart and the others follow; "
+                "double-click to reset. Grey band: warmup; blue: cooldown; red dashes: events.</p>",
+                *(h.chart(c.id, c.caption) for c in over_time),
+            ),
+            h.section(
+                "Latency distribution (load phase)",
+                '<div class="grid2">'
+                + "".join(h.chart(c.id, c.caption) for c in distribution)
+                + "</div>",
+            )
+            if distribution
+            else "",
+        ]
+    )
 
 
 def header(run: Run) -> str:

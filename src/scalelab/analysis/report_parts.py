@@ -2,15 +2,85 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from scalelab.analysis import htmlkit as h
 from scalelab.analysis.correlate import MAX_LAG_STEPS, Correlations, Pair
+from scalelab.analysis.dataset import Run
+from scalelab.analysis.units import SLO_UNITS, with_unit
 
 SHOWN_DROPPED = 12
-SHOWN_PAIRS = 30
+SHOWN_PAIRS = 8
+LOAD_SHAPE_SKIP = ("profile", "duration", "warmup", "unit", "producers", "max_mbps")
+"""Load keys shown apart from the profile's own (rate, steps, period...)."""
+
+
+def key_parameters(run: Run) -> str:
+    """What was run, at a glance: platform, workers, threads, batch, profile and rate, SLOs."""
+    p = run.params
+    unit = "msg/s" if p.get("load.unit", "msgs") == "msgs" else str(p.get("load.unit"))
+    shape = ", ".join(
+        f"{k[5:]} {v}"
+        for k, v in p.items()
+        if k.startswith("load.") and k[5:] not in LOAD_SHAPE_SKIP and v not in (None, "", "[]")
+    )
+    profile = p.get("load.profile")
+    items = [
+        ("platform", p.get("platform.kind") or run.record.get("platform")),
+        ("workload", " ".join(str(p[k]) for k in ("workload.kind", "workload.model") if p.get(k))),
+        ("workers", p.get("workload.workers")),
+        ("threads", p.get("workload.threads")),
+        ("batch", p.get("workload.batch_size")),
+        ("partitions", p.get("broker.partitions")),
+        ("profile", f"{profile} ({shape}; {unit})" if shape else profile),
+        ("load", f"{_secs(p, 'load.duration')} after {_secs(p, 'load.warmup')} warmup"),
+        *(
+            (f"SLO {k[4:]}", with_unit(v, SLO_UNITS.get(k[4:])))
+            for k, v in p.items()
+            if k.startswith("slo.") and v is not None and k[4:] in SLO_UNITS
+        ),
+    ]
+    cells = "".join(
+        f"<div><b>{h.esc(label)}</b> {h.esc(value)}</div>"
+        for label, value in items
+        if value not in (None, "")
+    )
+    return f'<div class="keys" id="key-parameters">{cells}</div>'
+
+
+def _secs(params: dict[str, Any], key: str) -> str:
+    value = params.get(key)
+    return with_unit(float(value), "s") if isinstance(value, int | float) else str(value)
+
+
+def files_section(plots: dict[str, Path], run_dir: Path) -> str:
+    """Links to the PNG and SVG of each chart (for papers), relative to the run directory."""
+    rows = []
+    for name, png in sorted(plots.items()):
+        links = [png, png.with_suffix(".svg")]
+        cells = " · ".join(
+            f'<a href="{h.esc(_relative(f, run_dir))}">{f.suffix[1:].upper()}</a>'
+            for f in links
+            if f.is_file()
+        )
+        rows.append((name, h.Raw(cells)))
+    if not rows:
+        return ""
+    return h.section(
+        "Figures for papers",
+        "<p class='muted'>The same charts as static files under plots/.</p>",
+        h.table(["chart", "files"], rows),
+    )
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_uri()
 
 
 def energy_section(energy: dict[str, Any]) -> str:
@@ -117,12 +187,19 @@ def faults_section(faults: list[dict[str, Any]]) -> str:
 
 
 def correlation_section(correlations: Correlations) -> str:
+    """The few strongest pairs of series that measure different things, with their lag."""
     rows = [_pair_row(p) for p in correlations.pairs[:SHOWN_PAIRS]]
     hidden = len(correlations.pairs) - len(rows)
     more = f"<p class='muted'>{hidden} weaker pairs in correlations.json</p>" if hidden else ""
+    trivial = (
+        f"; {correlations.trivial} trivial pairs left out (one quantity measured twice, "
+        "a metric against its own target, percentiles of one distribution)"
+        if correlations.trivial
+        else ""
+    )
     return h.section(
-        "Correlations (load phase)",
-        f"<p class='muted'>{h.esc(correlations.message)}; grid step "
+        "Strongest correlations (load phase)",
+        f"<p class='muted'>{h.esc(correlations.message)}{h.esc(trivial)}; grid step "
         f"{correlations.step_s:g} s; best lag: b shifted after a where |r| is largest "
         f"(within ±{MAX_LAG_STEPS} steps).</p>",
         h.table(["a", "b", "Pearson", "Spearman", "n", "best lag (s)", "r at lag", "leads"], rows),
