@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalelab.analysis.correlate import correlate, lagged_correlation, usable_columns
+from scalelab.analysis.correlate import correlate, lagged_correlation, quantity, usable_columns
 
 
 def noisy_walk(n: int, seed: int) -> np.ndarray:
@@ -115,3 +115,51 @@ def test_with_key_series_only_pairs_touching_them_are_ranked() -> None:
     assert len(pairs) == 3
     without_key = correlate(frame.drop(columns=["latency p99"]), 1.0).pairs
     assert {(p.a, p.b) for p in without_key} == {("m{x=1}", "other"), ("m{x=2}", "other")}
+
+
+def test_trivial_pairs_are_left_out_and_counted() -> None:
+    """One quantity measured twice, a target against its own metric, percentiles of one
+    distribution: none of them is shown; a real pair (CPU against latency) is."""
+    rng = np.random.default_rng(3)
+    load = rng.uniform(1, 10, 60)
+    frame = pd.DataFrame(
+        {
+            "target rate": load,
+            "input rate": load + rng.normal(0, 0.01, 60),
+            "kafka_server_brokertopicmetrics_messagesin_total{topic=scalelab.input}": load * 1.001,
+            "throughput": load + rng.normal(0, 0.05, 60),
+            "scalelab_worker_processed_total{component=worker-0,instance=x,role=worker}": load,
+            "latency p95": load * 2 + rng.normal(0, 0.1, 60),
+            "latency p99": load * 2.2 + rng.normal(0, 0.1, 60),
+            "cpu worker-0": load * 0.1 + rng.normal(0, 0.01, 60),
+            "scalelab_worker_busy_seconds_total{component=worker-0,instance=x,role=worker}": load
+            * 0.1,
+        }
+    )
+    result = correlate(frame, 1.0, top=100)
+    shown = {frozenset((p.a, p.b)) for p in result.pairs}
+    assert frozenset(("latency p95", "latency p99")) not in shown
+    assert frozenset(("target rate", "input rate")) not in shown
+    assert not any(quantity(p.a) == quantity(p.b) for p in result.pairs)
+    assert frozenset(("cpu worker-0", "latency p99")) in shown
+    # sent: 3 series (3 pairs), completed: 2 (1), latency: 2 (1), cpu worker-0: 2 (1)
+    assert result.trivial == 6
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("latency p50", "scalelab_tracker_latency_seconds{worker=worker-1} p99"),
+        ("scalelab_tracker_stage_seconds{stage=inference,worker=worker-1} p99",
+         "scalelab_worker_stage_seconds{component=worker-1,instance=x,stage=inference} p95"),
+        ("throughput", "kafka_server_brokertopicmetrics_messagesin_total{topic=scalelab.output}"),
+        ("m{a=1} p95", "m{a=1} p99"),
+    ],
+)  # fmt: skip
+def test_series_of_one_quantity(a: str, b: str) -> None:
+    assert quantity(a) == quantity(b)
+
+
+def test_different_quantities_are_kept_apart() -> None:
+    names = ["throughput", "latency p99", "cpu worker-0", "cpu worker-1", "consumer lag", "power"]
+    assert len({quantity(n) for n in names}) == len(names)
