@@ -1,13 +1,21 @@
 """Several runs side by side: headline figures, and the spec parameters that differ.
 
-workload.workers   1       2       4
-throughput         3.9     7.8     9.1    frames/s
-latency p99        120 ms  180 ms  950 ms
+workload.workers   1       2               4
+throughput         3.9     7.8 (+100.0 %)  9.1 (+133.3 %)   frames/s
+latency p99        120 ms  180 ms (+50 %)  950 ms (+692 %)
+
+Every figure of a later run carries its change against the first run. The
+comparison page (`comparisons/<id>/comparison.html` under the runs
+directory, never inside a run) overlays the runs' latency CDFs and their
+throughput and p99 over time, and links to each run's own report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from scalelab import paths
 from scalelab.analysis import charts
 from scalelab.analysis import htmlkit as h
 from scalelab.analysis.dataset import Run, headline
@@ -23,6 +32,7 @@ from scalelab.analysis.host_cpu import foreign_cpu
 from scalelab.analysis.verdict import verdict
 
 COMPARISON_FILE = "comparison.html"
+COMPARISONS_DIR = "comparisons"
 Formatter = Callable[[Any], str]
 FIGURES: tuple[tuple[str, str, Formatter], ...] = (
     ("status", "status", str),
@@ -65,6 +75,62 @@ class Comparison:
         ]
         return params + figures
 
+    def deltas(self) -> dict[str, dict[str, dict[str, float | None]]]:
+        """Per later run, per numeric figure: its change against the first run, and in percent."""
+        first = self.figures.iloc[0]
+        out: dict[str, dict[str, dict[str, float | None]]] = {}
+        for run_id, row in list(self.figures.iterrows())[1:]:
+            out[str(run_id)] = {
+                key: change(first[key], row[key])
+                for key, _, _ in FIGURES
+                if _numeric(first[key]) and _numeric(row[key])
+            }
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything for `compare --json`: runs, differing parameters, figures, deltas."""
+        figures = {
+            str(run_id): {key: row[key] for key, _, _ in FIGURES}
+            for run_id, row in self.figures.iterrows()
+        }
+        return {
+            "runs": self.runs,
+            "baseline": self.runs[0],
+            "differing": self.differing,
+            "figures": figures,
+            "deltas": self.deltas(),
+        }
+
+    def display_rows(self) -> list[tuple[str, list[str]]]:
+        """As `rows`, each later run's figure followed by its change against the first run."""
+        deltas = self.deltas()
+        out = []
+        for label, values in self.rows():
+            key = next((k for k, text, _ in FIGURES if text == label), None)
+            shown = [values[0]]
+            for run_id, value in zip(self.runs[1:], values[1:], strict=True):
+                entry = deltas.get(run_id, {}).get(key or "")
+                shown.append(f"{value} ({_percent(entry)})" if entry else value)
+            out.append((label, shown))
+        return out
+
+
+def change(base: Any, value: Any) -> dict[str, float | None]:
+    delta = float(value) - float(base)
+    percent = delta / abs(float(base)) * 100 if float(base) else None
+    return {"delta": delta, "percent": percent}
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _percent(entry: dict[str, float | None]) -> str:
+    percent = entry.get("percent")
+    if percent is None:
+        return f"{entry['delta']:+.3g}"
+    return f"{percent:+.1f} %"
+
 
 def compare(runs: Sequence[Run]) -> Comparison:
     figures = pd.DataFrame([_figures(run) for run in runs]).set_index("run_id", drop=False)
@@ -82,15 +148,38 @@ def differing_params(runs: Sequence[Run]) -> dict[str, list[Any]]:
     return out
 
 
+def comparison_dir(runs: Sequence[Run]) -> Path:
+    """Where the comparison of these runs goes: its own directory, named by the runs' ids."""
+    digest = hashlib.sha256("\n".join(run.id for run in runs).encode()).hexdigest()[:6]
+    return paths.runs_dir() / COMPARISONS_DIR / f"{len(runs)}-runs-{runs[0].id[:16]}-{digest}"
+
+
 def write_comparison(runs: Sequence[Run], out: Path | None = None) -> Path:
-    path = out or runs[0].dir / COMPARISON_FILE
+    from scalelab.analysis.compare_charts import comparison_charts
+
+    path = out or comparison_dir(runs) / COMPARISON_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     comparison = compare(runs)
     chart = charts.comparison_bars(
         comparison.figures.set_index("run_id"), path.parent / "plots" / "comparison.png"
     )
-    rows = [(label, *values) for label, values in comparison.rows()]
+    rows = [(label, *values) for label, values in comparison.display_rows()]
+    overlays = comparison_charts(runs) if h.has_plotly() else []
+    links = [
+        (
+            run.id,
+            h.Raw(
+                f'<a href="{h.esc(_link(run.dir / "report.html", path.parent))}">report</a>'
+                if (run.dir / "report.html").is_file()
+                else "no report yet"
+            ),
+        )
+        for run in runs
+    ]
     body = [
         f"<h1>Comparison of {len(runs)} runs</h1>",
+        f"<p class='muted'>Changes are against the first run, {h.esc(runs[0].id)}.</p>",
+        h.section("Runs", h.table(["run", "report"], links)),
         h.section(
             "Spec parameters that differ",
             h.table(["parameter", *comparison.runs], rows[: len(comparison.differing)])
@@ -101,13 +190,18 @@ def write_comparison(runs: Sequence[Run], out: Path | None = None) -> Path:
             "Headline figures (load phase)",
             h.table(["figure", *comparison.runs], rows[len(comparison.differing) :]),
         ),
+        h.section("Overlaid", *(h.chart(c.id, c.caption) for c in overlays)) if overlays else "",
         h.section("Throughput and latency", h.image(chart, "throughput and p99 per run"))
         if chart
         else "",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(h.page(f"scalelab comparison of {len(runs)} runs", "\n".join(body)))
+    specs = [c.spec() for c in overlays]
+    path.write_text(h.page(f"scalelab comparison of {len(runs)} runs", "\n".join(body), specs))
     return path
+
+
+def _link(target: Path, base: Path) -> str:
+    return Path(os.path.relpath(target.resolve(), base.resolve())).as_posix()
 
 
 def _figures(run: Run) -> dict[str, Any]:

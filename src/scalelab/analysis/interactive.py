@@ -51,8 +51,8 @@ def line(x: Any, y: Any, name: str, unit: str, **style: Any) -> dict[str, Any]:
     return {
         "type": "scatter",
         "mode": "lines",
-        "x": _list(x),
-        "y": _list(y),
+        "x": floats(x),
+        "y": floats(y),
         "name": name,
         "line": {
             "shape": "hv",
@@ -197,8 +197,8 @@ def distribution_charts(qos: pd.DataFrame, slo: dict[str, Any]) -> list[Chart]:
             {
                 "type": "scatter",
                 "mode": "lines",
-                "x": _list(values),
-                "y": _list(probs * 100),
+                "x": floats(values),
+                "y": floats(probs * 100),
                 "name": "CDF",
                 "line": {"color": "#1565c0"},
                 "hovertemplate": "%{y:.1f} % within %{x:.1f} ms<extra></extra>",
@@ -220,8 +220,8 @@ def distribution_charts(qos: pd.DataFrame, slo: dict[str, Any]) -> list[Chart]:
         [
             {
                 "type": "bar",
-                "x": _list((edges[:-1] + edges[1:]) / 2),
-                "y": _list(counts),
+                "x": floats((edges[:-1] + edges[1:]) / 2),
+                "y": floats(counts),
                 "name": "messages",
                 "marker": {"color": "#5c6bc0"},
                 "width": float(edges[1] - edges[0]),
@@ -415,7 +415,7 @@ def _has(frame: pd.DataFrame, column: str) -> bool:
     return column in frame and bool(frame[column].notna().any())
 
 
-def _list(values: Any) -> list[float | None]:
+def floats(values: Any) -> list[float | None]:
     """Plain floats for JSON; NaN and infinities become gaps (None)."""
     array = np.asarray(values, dtype=float)
     return [None if not np.isfinite(v) else round(float(v), 6) for v in array]

@@ -1,12 +1,14 @@
-"""`scalelab compare RUN_ID ...`: headline figures side by side, and what differs in the specs."""
+"""`scalelab compare RUN ...`: headline figures side by side, with each run's change against
+the first, and what differs in the specs; `--json` for scripts."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from scalelab.analysis.compare import compare as compare_runs
 from scalelab.analysis.dataset import Run
@@ -18,16 +20,21 @@ from scalelab.cli.common import console, handle_errors
 def compare(
     runs: Annotated[
         list[str],
-        typer.Argument(
-            help="Runs: ids, prefixes, names, `latest`, or directories.", metavar="RUN_ID"
-        ),
+        typer.Argument(help="Runs: ids, prefixes, names, `latest`, or directories.", metavar="RUN"),
     ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (for jq and scripts).")
+    ] = False,
 ) -> None:
     """Compare runs: the spec parameters that differ, then throughput, latency, energy."""
     comparison = compare_runs([Run(path) for path in find_runs(runs)])
-    table = Table("", *(escape(run) for run in comparison.runs), title="runs compared")
+    if as_json:
+        print(json.dumps(comparison.to_dict(), indent=2, default=str))
+        return
+    ids = (Column(escape(run), overflow="fold") for run in comparison.runs)
+    table = Table("", *ids, title="runs compared")
     params = len(comparison.differing)
-    for index, (label, values) in enumerate(comparison.rows()):
+    for index, (label, values) in enumerate(comparison.display_rows()):
         style = "cyan" if index < params else None
         table.add_row(
             escape(label),
@@ -38,3 +45,4 @@ def compare(
     if not params:
         console.print("[dim]the specs are identical[/dim]")
     console.print(table)
+    console.print(f"[dim]changes in brackets: against {escape(comparison.runs[0])}[/dim]")

@@ -28,7 +28,7 @@ def report(
             "--out",
             "-o",
             help="Where the comparison of several runs goes "
-            "(default: comparison.html in the first run's directory).",
+            "(default: comparisons/<id>/comparison.html under the runs directory).",
         ),
     ] = None,
 ) -> None:
