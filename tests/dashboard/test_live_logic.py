@@ -12,6 +12,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -30,7 +31,7 @@ from scalelab.run import progress
 from scalelab.run.record import Phase, RunRecord
 
 
-def write_run(root: Path, name: str, pid: int | None = None, **fields: object) -> Path:
+def write_run(root: Path, name: str, pid: int | None = None, **fields: Any) -> Path:
     record = RunRecord(id=name, name="live", **fields)
     record.claim()
     if pid is not None:
@@ -149,6 +150,20 @@ def test_warmup_and_load_show_while_they_go_on(tmp_path: Path) -> None:
     assert [(b.label, b.start, b.end) for b in state.phases] == [
         ("warmup", 1e9, 1e9 + 5),
         ("load", 1e9 + 5, None),
+    ]
+
+
+def test_faults_of_the_spec_show_once_their_time_has_come(tmp_path: Path) -> None:
+    """run.json lists a fault only from its next save: until then the spec places it."""
+    run_dir = write_run(tmp_path, "r")
+    (run_dir / "spec.yaml").write_text(
+        "faults:\n- {kind: kill-worker, at: 15.0, worker: 1}\n- {kind: kill-worker, at: 1e12}\n"
+    )
+    (run_dir / START_FILE).write_text(json.dumps({"start_ns": 1_000_000_000_000_000_000}))
+    state = RunFollower(run_dir=run_dir).current()
+    assert state is not None
+    assert [(b.label, b.start, b.end) for b in state.faults] == [
+        ("kill-worker #1", 1e9 + 15, 1e9 + 15)
     ]
 
 

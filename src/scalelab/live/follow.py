@@ -87,7 +87,7 @@ def state_of(run_dir: Path, record: dict[str, Any]) -> RunState:
         scrape_interval_s=_seconds(spec.get("monitoring", {}).get("scrape_interval")),
         started=_epoch(record["started"]),
         phases=phases + load_bands(run_dir, spec, phases),
-        faults=fault_bands(record.get("events", [])),
+        faults=fault_bands(record.get("events", [])) or planned_faults(run_dir, spec),
     )
 
 
@@ -116,7 +116,7 @@ def load_bands(run_dir: Path, spec: dict[str, Any], phases: list[Band]) -> list[
 
 
 def fault_bands(events: list[dict[str, str]]) -> list[Band]:
-    """Each injected fault, from its time to the next group change it caused (or a point).
+    """Each injected fault, from its time to the next group change it caused (else a point).
 
     Group membership events are consequences, not faults: they close a fault's band.
     """
@@ -127,7 +127,27 @@ def fault_bands(events: list[dict[str, str]]) -> list[Band]:
             continue
         after = [t for t, e in times if t > at and e["kind"].startswith("group-member")]
         label = f"{event['kind']} {event.get('component', '')}".strip()
-        bands.append(Band("fault", label, at, min(after) if after else None))
+        bands.append(Band("fault", label, at, min(after) if after else at))
+    return bands
+
+
+def planned_faults(run_dir: Path, spec: dict[str, Any]) -> list[Band]:
+    """The spec's faults whose time has come, while run.json does not list them yet.
+
+    The orchestrator injects a fault `at` seconds after the producer's start and writes
+    its event into run.json only at the next save (the end of the load): until then the
+    band is placed from the spec and the producer's start time.
+    """
+    start = _read_json(run_dir / START_FILE)
+    if start is None or "start_ns" not in start:
+        return []
+    begin, now = int(start["start_ns"]) / 1e9, time.time()
+    bands = []
+    for fault in spec.get("faults") or []:
+        at = begin + _seconds(fault.get("at"), float("inf"))
+        if at <= now:
+            label = f"{fault.get('kind', 'fault')} #{fault.get('worker', 0)}"
+            bands.append(Band("fault", label, at, at))
     return bands
 
 

@@ -125,6 +125,7 @@ function renderChart(panel, data) {
 
 function drawBands(ctx, bands, sx, x0, x1, pad, height) {
   ctx.font = "11px system-ui, sans-serif";
+  let row = 0;
   for (const band of bands) {
     const start = Math.max(band.start, x0);
     const end = Math.min(band.end === null ? x1 : band.end, x1);
@@ -134,7 +135,8 @@ function drawBands(ctx, bands, sx, x0, x1, pad, height) {
     ctx.fillStyle = band.kind === "fault" ? "rgba(220,40,40,0.25)" : PHASE_FILL[band.label] || "rgba(0,0,0,0.05)";
     ctx.fillRect(left, pad.top, w, height - pad.top - pad.bottom);
     ctx.fillStyle = band.kind === "fault" ? "#b00020" : "#5b6577";
-    ctx.fillText(band.label, left + 2, pad.top + (band.kind === "fault" ? 24 : 10));
+    if (band.kind !== "fault") row = 1 - row; // neighbouring phase labels on two rows
+    ctx.fillText(band.label, left + 2, pad.top + 10 + 12 * (band.kind === "fault" ? 2 : 1 - row));
   }
 }
 
