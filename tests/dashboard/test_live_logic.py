@@ -10,6 +10,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -271,3 +272,21 @@ def test_a_state_with_no_series_yet_gives_empty_panels(
     assert body["energy_source"] == "estimate (CPU power model)"
     assert [p["key"] for p in body["panels"]] == ["rate", "latency", "lag", "cpu", "energy"]
     assert "message" not in body
+
+
+def test_python_m_scalelab_live_serves_a_run_until_sigterm(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path, "20260101T000000Z-up")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scalelab.live", str(run_dir), "--metrics-port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert f"live dashboard http://127.0.0.1:{port}/" in proc.stdout.readline()
+        live = httpx.get(f"http://127.0.0.1:{port}/api/live").json()
+        assert live["run"]["id"] == "20260101T000000Z-up"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0

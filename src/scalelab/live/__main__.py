@@ -1,13 +1,18 @@
-"""`python -m scalelab.live [RUN_DIR]`: serve the live page for one run until Ctrl-C.
+"""`python -m scalelab.live [RUN_DIR] [--port N]`: serve the live page for one run until stopped.
 
 For a stack left running by `scalelab up` (its run directory), or a run of
 another terminal. Without RUN_DIR: the newest run under the runs directory.
+`--metrics-port` is the same as `--port`, so the local platform can start it
+as a component (it hands every component a free port under that name).
+SIGTERM and Ctrl-C stop it.
 """
 
 from __future__ import annotations
 
+import argparse
+import signal
 import sys
-import time
+import threading
 from pathlib import Path
 
 from scalelab import paths
@@ -16,19 +21,29 @@ from scalelab.live.server import start_dashboard
 
 
 def main(argv: list[str]) -> int:
-    run_dir = Path(argv[0]) if argv else _newest()
+    args = _parser().parse_args(argv)
+    run_dir = args.run_dir or _newest()
     if run_dir is None or not (run_dir / "run.json").is_file():
         print(f"no run directory with a run.json: {run_dir or paths.runs_dir()}", file=sys.stderr)
         return 2
-    dashboard = start_dashboard(_announce, run_dir=run_dir.resolve())
-    print(f"live dashboard {dashboard.url}  (run {run_dir.name}; Ctrl-C stops it)", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    dashboard = start_dashboard(_announce, run_dir=run_dir.resolve(), port=args.port)
+    print(f"live dashboard {dashboard.url}  (run {run_dir.name})", flush=True)
     try:
-        while True:
-            time.sleep(3600)
+        stop.wait()
     except KeyboardInterrupt:
-        return 0
+        pass
     finally:
         dashboard.stop()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scalelab.live", description=__doc__)
+    parser.add_argument("run_dir", nargs="?", type=Path, help="the run directory to show")
+    parser.add_argument("--port", "--metrics-port", type=int, default=0, help="0: a free one")
+    return parser
 
 
 def _announce(state: RunState, grafana: Path | None) -> None:

@@ -34,10 +34,16 @@ OnRun = Callable[[RunState, Path | None], None]
 
 
 class Dashboard:
-    def __init__(self, follower: RunFollower, on_run: OnRun | None = None, serve: bool = True):
+    def __init__(
+        self,
+        follower: RunFollower,
+        on_run: OnRun | None = None,
+        serve: bool = True,
+        port: int = 0,
+    ):
         self.follower = follower
         self.on_run = on_run
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self)) if serve else None
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self)) if serve else None
         self.stopped = threading.Event()
         self._prom: Prometheus | None = None
         self._lock = threading.Lock()
@@ -120,14 +126,15 @@ class Dashboard:
 
 
 def start_dashboard(
-    on_run: OnRun | None = None, run_dir: Path | None = None, serve: bool = True
+    on_run: OnRun | None = None, run_dir: Path | None = None, serve: bool = True, port: int = 0
 ) -> Dashboard:
     """Serve the live page for this process's runs (or one run directory) until `stop()`.
 
     With `serve=False` only the watcher runs: `on_run` is still called, nothing listens.
+    `port` 0 takes a free one.
     """
     follower = RunFollower(runs=paths.runs_dir(), run_dir=run_dir)
-    return Dashboard(follower, on_run, serve).start()
+    return Dashboard(follower, on_run, serve, port).start()
 
 
 def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:
