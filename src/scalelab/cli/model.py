@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from scalelab import paths
 from scalelab.cli.common import console, handle_errors
 from scalelab.models.info import ModelInfo, load_model_info
 from scalelab.models.registry import BUILDERS, build_model
@@ -23,14 +24,20 @@ def build(
     name: Annotated[str, typer.Argument(help=f"Architecture: {', '.join(BUILDERS)}.")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Where to write it (default: models/NAME.onnx)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write it (default: where `run` looks, $SCALELAB_MODELS or "
+            "<state dir>/models, as NAME.onnx).",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random weights.")] = 0,
     imgsz: Annotated[int, typer.Option(help="Nominal input size, in the metadata.")] = 640,
     opset: Annotated[int, typer.Option(help="ONNX operator set.")] = DEFAULT_OPSET,
 ) -> None:
     """Build a model with the real architecture and random weights (offline, no torch)."""
-    info = build_model(name, output or Path("models") / f"{name}.onnx", seed, imgsz, opset)
+    target = output or paths.models_dir() / f"{name}.onnx"
+    info = build_model(name, target, seed, imgsz, opset)
     console.print(f"[green]built[/green] {escape(str(info.path))}", highlight=False)
     _print_rows(info, ("parameters", "sha256"))
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -52,9 +54,16 @@ def down() -> None:
 
 
 @handle_errors
-def status() -> None:
+def status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (for jq and scripts).")
+    ] = False,
+) -> None:
     """What is running: components, pids, ports, since when."""
     procs = stack.process_states()
+    if as_json:
+        print(json.dumps(status_data(procs), indent=2))
+        return
     if not procs:
         console.print("nothing is running")
         return
@@ -64,6 +73,16 @@ def status() -> None:
         ports = ", ".join(f"{k}={v}" for k, v in proc.ports.items())
         table.add_row(proc.name, str(proc.pid), state, ports, _since(proc.started), proc.run_id)
     console.print(table)
+
+
+def status_data(procs: list[stack.ProcessState]) -> dict[str, Any]:
+    """The stack `up` left (None without one) and every process from the pid files."""
+    kept = stack.read_stack()
+    fields = ("run_id", "run_dir", "endpoints", "started")
+    return {
+        "stack": {k: kept.get(k) for k in fields} if kept else None,
+        "processes": [asdict(proc) for proc in procs],
+    }
 
 
 def _since(started: str) -> str:
