@@ -16,7 +16,10 @@ SPEC_DIR = "/etc/scalelab"
 DATA_DIR = "/data"
 MODELS_DIR = "/models"
 METRICS_PORT = 9400
-IMAGE_PATH = "/opt/scalelab/venv/bin:/opt/scalelab/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+IMAGE_PATH = ":".join(
+    ["/opt/scalelab/venv/bin", "/opt/scalelab/bin", "/usr/local/sbin", "/usr/local/bin"]
+    + ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+)
 
 
 def namespace(plan: Plan) -> Manifest:
