@@ -127,6 +127,17 @@ def test_the_follower_shows_this_process_newest_run_only(tmp_path: Path) -> None
     assert RunFollower(runs=tmp_path / "none").current() is None
 
 
+def test_a_stack_s_page_follows_the_runs_that_reuse_its_prometheus(tmp_path: Path) -> None:
+    stack = write_run(tmp_path, "1-up", endpoints={"prometheus": "http://127.0.0.1:9090"})
+    follower = RunFollower(runs=tmp_path, run_dir=stack)
+    assert getattr(follower.current(), "dir", None) == stack
+    other = write_run(tmp_path, "2-other", endpoints={"prometheus": "http://127.0.0.1:9999"})
+    reusing = write_run(tmp_path, "3-run", endpoints={"prometheus": "http://127.0.0.1:9090"})
+    os.utime(other, (3e9, 3e9))
+    os.utime(reusing, (2e9, 2e9))
+    assert getattr(follower.current(), "dir", None) == reusing
+
+
 def test_faults_become_bands_closed_by_the_group_change_they_cause(tmp_path: Path) -> None:
     events = [
         {"time": "2026-01-01T00:00:10.000Z", "kind": "kill-worker", "detail": "x",
@@ -287,6 +298,8 @@ def test_python_m_scalelab_live_serves_a_run_until_sigterm(tmp_path: Path) -> No
         assert f"live dashboard http://127.0.0.1:{port}/" in proc.stdout.readline()
         live = httpx.get(f"http://127.0.0.1:{port}/api/live").json()
         assert live["run"]["id"] == "20260101T000000Z-up"
+        written = json.loads((run_dir / "live.json").read_text())
+        assert written == {"url": f"http://127.0.0.1:{port}/"}
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0

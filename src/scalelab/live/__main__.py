@@ -1,7 +1,9 @@
 """`python -m scalelab.live [RUN_DIR] [--port N]`: serve the live page for one run until stopped.
 
-For a stack left running by `scalelab up` (its run directory), or a run of
-another terminal. Without RUN_DIR: the newest run under the runs directory.
+For a stack left running by `scalelab up` (its run directory: the page then
+follows the newest run that uses the stack's Prometheus), or a run of another
+terminal. Without RUN_DIR: the newest run under the runs directory. The
+page's address is printed and written to RUN_DIR/live.json.
 `--metrics-port` is the same as `--port`, so the local platform can start it
 as a component (it hands every component a free port under that name).
 SIGTERM and Ctrl-C stop it.
@@ -10,6 +12,7 @@ SIGTERM and Ctrl-C stop it.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -18,6 +21,8 @@ from pathlib import Path
 from scalelab import paths
 from scalelab.live.follow import RunState
 from scalelab.live.server import start_dashboard
+
+LIVE_FILE = "live.json"
 
 
 def main(argv: list[str]) -> int:
@@ -30,6 +35,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     dashboard = start_dashboard(_announce, run_dir=run_dir.resolve(), port=args.port)
     print(f"live dashboard {dashboard.url}  (run {run_dir.name})", flush=True)
+    _write_url(run_dir, dashboard.url)
     try:
         stop.wait()
     except KeyboardInterrupt:
@@ -37,6 +43,16 @@ def main(argv: list[str]) -> int:
     finally:
         dashboard.stop()
     return 0
+
+
+def _write_url(run_dir: Path, url: str) -> None:
+    """live.json in the run directory: how `scalelab up` learns the page's address."""
+    tmp = run_dir / f"{LIVE_FILE}.tmp"
+    try:
+        tmp.write_text(json.dumps({"url": url}))
+        tmp.replace(run_dir / LIVE_FILE)
+    except OSError:
+        pass
 
 
 def _parser() -> argparse.ArgumentParser:

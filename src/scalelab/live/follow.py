@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,12 @@ class RunState:
 
 
 class RunFollower:
-    """The run to show: a fixed directory, or this process's newest run under `runs`."""
+    """The run to show: this process's newest run under `runs`, or a given run directory.
+
+    With a run directory and `runs`, the newest run under `runs` that uses the same
+    Prometheus is shown instead once there is one: a stack left up by `scalelab up`
+    is followed into the runs that reuse it.
+    """
 
     def __init__(self, runs: Path | None = None, run_dir: Path | None = None, pid: int = 0):
         self.runs = runs
@@ -57,18 +63,30 @@ class RunFollower:
         self.pid = pid or os.getpid()
 
     def current(self) -> RunState | None:
-        run_dir = self.fixed or self._newest_own()
+        run_dir = self._newest_sharing() if self.fixed else self._newest_own()
         if run_dir is None:
             return None
         record = _read_json(run_dir / "run.json")
         return None if record is None else state_of(run_dir, record)
 
+    def _newest_sharing(self) -> Path | None:
+        assert self.fixed is not None
+        record = _read_json(self.fixed / "run.json") or {}
+        prometheus = record.get("endpoints", {}).get("prometheus")
+        if prometheus is None or self.runs is None:
+            return self.fixed
+        found = self._newest(lambda r: r.get("endpoints", {}).get("prometheus") == prometheus)
+        return found or self.fixed
+
     def _newest_own(self) -> Path | None:
+        return self._newest(lambda r: r.get("owner", {}).get("pid") == self.pid)
+
+    def _newest(self, wanted: Callable[[dict[str, Any]], bool]) -> Path | None:
         if self.runs is None or not self.runs.is_dir():
             return None
         for run_dir in sorted(self.runs.iterdir(), key=_mtime, reverse=True):
             record = _read_json(run_dir / "run.json")
-            if record and record.get("owner", {}).get("pid") == self.pid:
+            if record and wanted(record):
                 return run_dir
         return None
 
