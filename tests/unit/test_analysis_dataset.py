@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from scalelab.analysis.dataset import flatten, open_run, open_runs, runs_table
@@ -92,3 +97,76 @@ def test_flatten_uses_dotted_keys_and_keeps_lists_comparable() -> None:
         "faults": '[{"at": 1}]',
         "x": "{}",
     }
+
+
+def test_messages_have_utc_datetimes_seconds_since_load_start_and_phases(runs_root: Path) -> None:
+    run = open_run(RUN_A)
+    messages = run.messages
+    assert str(messages["done"].dtype) == "datetime64[ns, UTC]"
+    assert (messages["done"].astype("int64") == messages["done_ns"]).all()
+    load_start = run.phases["load"][0]
+    first_load = messages[messages["phase"] == "load"]["t_s"].min()
+    assert 0 <= first_load < 0.2  # the first message offered in the load phase
+    assert (messages[messages["phase"] == "warmup"]["t_s"] < 0).all()
+    assert messages["t_s"].iloc[0] == pytest.approx(
+        (messages["intended_ns"].iloc[0] - load_start) / 1e9
+    )
+
+
+def test_columns_that_do_not_apply_to_the_run_are_left_out(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "r", Synthetic(load_s=6))
+    table = pq.read_table(run_dir / "qos.parquet")
+    for name in ("decode_s", "detections"):  # a Flink job has no decode stage nor detections
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pa.nulls(len(table), table.schema.field(name).type))
+    pq.write_table(table, run_dir / "qos.parquet")
+    run = open_run(run_dir)
+    assert "decode_s" not in run.messages and "detections" not in run.messages
+    assert "decode_s" in run.qos  # the file as stored keeps them
+    assert "run_id" not in run.samples or run.samples["run_id"].notna().any()
+
+
+def test_rate_turns_a_counter_into_per_second_rates_per_component(runs_root: Path) -> None:
+    run = open_run(RUN_A)
+    cores = run.rate("process_cpu_seconds_total")
+    assert {"broker", "worker-0"} <= set(cores.columns)
+    assert str(cores["time"].dtype) == "datetime64[ns, UTC]" and cores.index.name == "t_s"
+    load = cores[(cores.index >= 0) & (cores.index < 10)]
+    rows = run.metrics[
+        (run.metrics["metric"] == "process_cpu_seconds_total")
+        & (run.metrics["component"] == "broker")
+    ].sort_values("timestamp")
+    start, end = run.phases["load"]
+    inside = rows[
+        (rows["timestamp"].astype("int64") >= start) & (rows["timestamp"].astype("int64") <= end)
+    ]
+    expected = (inside["value"].iloc[-1] - inside["value"].iloc[0]) / (
+        (inside["timestamp"].iloc[-1] - inside["timestamp"].iloc[0]).total_seconds()
+    )
+    assert load["broker"].mean() == pytest.approx(expected, rel=0.1)
+    total = run.rate("process_cpu_seconds_total", by=None)
+    assert list(total.columns) == ["time", "process_cpu_seconds_total"]
+
+
+def test_opening_a_dataset_imports_neither_kafka_nor_onnxruntime(runs_root: Path) -> None:
+    code = (
+        "import sys\nfrom scalelab.analysis import open_run, open_runs\n"
+        f"run = open_run({RUN_A!r})\n"
+        "run.qos, run.metrics, run.messages, run.samples, run.summary\n"
+        "run.rate('process_cpu_seconds_total')\n"
+        f"open_runs([{RUN_A!r}, 'latest'])\n"
+        "print('LOADED', [m for m in ('confluent_kafka', 'onnxruntime') if m in sys.modules])"
+    )
+    env = {**os.environ, "SCALELAB_RUNS": str(runs_root)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "LOADED []" in done.stdout
+
+
+def test_the_tracker_writes_the_schema_the_dataset_reads() -> None:
+    from scalelab.analysis.qos_schema import QOS_SCHEMA
+    from scalelab.components.tracker import QOS_SCHEMA as WRITTEN
+
+    assert QOS_SCHEMA.equals(WRITTEN)

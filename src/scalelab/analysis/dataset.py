@@ -1,8 +1,12 @@
 """A run on disk as data, for notebooks and for the rest of the analysis.
 
-    >>> run = open_run("20261122T052658Z-quickstart-526026")
-    >>> run.qos.latency_s.describe()
+    >>> run = open_run("latest")               # or an id, a prefix, a name, a directory
+    >>> run.messages.latency_s.describe()       # datetimes, t_s since load start, phase
+    >>> run.rate("process_cpu_seconds_total")   # a counter as per-second rates
     >>> open_runs(["run-a", "run-b"]).groupby("workload.workers").latency_s.quantile(0.99)
+
+`qos` and `metrics` are the files as stored (epoch ns); `messages`, `samples`
+and `rate` are the notebook views (see `scalelab.analysis.notebook`).
 
 Every file is read on first use and may be missing: a run that failed early
 has empty `qos`/`metrics` frames and an empty `summary`.
@@ -23,8 +27,8 @@ import pyarrow.parquet as pq
 from ruamel.yaml import YAML, YAMLError
 
 from scalelab.analysis.lookup import find_run
+from scalelab.analysis.qos_schema import QOS_SCHEMA
 from scalelab.analysis.runs import run_ids
-from scalelab.components.tracker import QOS_SCHEMA
 from scalelab.export.parquet import SCHEMA as METRICS_SCHEMA
 
 Window = tuple[int, int]
@@ -76,6 +80,26 @@ class Run:
         return self._parquet("metrics.parquet", METRICS_SCHEMA)
 
     @cached_property
+    def messages(self) -> pd.DataFrame:
+        """One row per processed message: UTC datetimes, `t_s` since load start, `phase`."""
+        from scalelab.analysis.notebook import messages
+
+        return messages(self)
+
+    @cached_property
+    def samples(self) -> pd.DataFrame:
+        """Every metric sample, with `t_s` since load start; empty label columns left out."""
+        from scalelab.analysis.notebook import samples
+
+        return samples(self)
+
+    def rate(self, metric: str, by: str | None = "component") -> pd.DataFrame:
+        """A counter as per-second rates over time, one column per `by` label value."""
+        from scalelab.analysis.notebook import counter_rates
+
+        return counter_rates(self, metric, by)
+
+    @cached_property
     def phases(self) -> dict[str, Window]:
         """Finished phases by name, as ns windows."""
         out: dict[str, Window] = {}
@@ -115,7 +139,9 @@ def open_run(run: str | Path) -> Run:
 
 
 def open_runs(runs: Iterable[str | Path]) -> pd.DataFrame:
-    """QoS rows of several runs with their run id, phase and flattened spec parameters."""
+    """`messages` of several runs with their run id and flattened spec parameters.
+
+    Each run's `t_s` counts from its own load start, so runs line up."""
     frames = [_qos_with_params(open_run(run)) for run in runs]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -188,8 +214,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def _qos_with_params(run: Run) -> pd.DataFrame:
-    qos = run.qos.copy()
+    qos = run.messages.copy()
     qos["run_id"] = run.id
-    qos["phase"] = phase_of(run, qos["intended_ns"])
     params = pd.DataFrame([run.params] * len(qos), index=qos.index)
     return pd.concat([qos, params.drop(columns=["run_id", "phase"], errors="ignore")], axis=1)
