@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -28,6 +29,7 @@ import psutil
 from confluent_kafka import Consumer, TopicPartition
 
 from scalelab import paths
+from scalelab.components import common
 from scalelab.platform.base import ComponentLaunch, Endpoints
 from scalelab.platform.local.platform import LocalPlatform
 from scalelab.spec.loader import dump_spec
@@ -200,7 +202,7 @@ def read_send_times(bootstrap: str, topic: str, timeout: float = 120) -> dict[st
             for message in consumer.consume(1000, 0.5):
                 if message.error() is not None:
                     continue
-                headers = dict(message.headers() or [])
+                headers = common.header_dict(message.headers())
                 seqs.append(int(headers["seq"]))
                 intended.append(int(headers["intended_ns"]))
                 sent.append(int(headers["sent_ns"]))
@@ -283,3 +285,85 @@ def verdict(ok: bool, text: str) -> str:
 def machine() -> str:
     load = os.getloadavg()
     return f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+
+
+# -- machine load during a measurement ------------------------------------------------------
+def busy_cpu_s() -> float:
+    """CPU seconds the whole machine has been busy (all cores, idle and iowait excluded)."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+@dataclass
+class LoadWindow:
+    """What the machine did while one contender ran: its own CPU apart from everyone else's."""
+
+    wall_s: float
+    load1: float  # 1-minute load average at the start
+    busy_s: float  # CPU seconds of the whole machine
+    broker_s: float  # CPU seconds of the broker (and its children)
+    bench_s: float  # CPU seconds of this benchmark process
+
+    def others_cores(self, contender_s: float) -> float:
+        """Cores used by processes other than the contender, the broker and this benchmark."""
+        return max(0.0, self.busy_s - contender_s - self.broker_s - self.bench_s) / self.wall_s
+
+
+class LoadMeter:
+    """``with LoadMeter(broker_pid) as m: ...``; then ``m.window`` (a LoadWindow)."""
+
+    def __init__(self, broker_pid: int | None):
+        self.broker_pid = broker_pid
+        self.window: LoadWindow | None = None
+
+    def _broker(self) -> float:
+        return cpu_seconds(self.broker_pid) if self.broker_pid else 0.0
+
+    def __enter__(self) -> LoadMeter:
+        self.load1 = os.getloadavg()[0]
+        self.t0, self.busy0 = time.perf_counter(), busy_cpu_s()
+        self.broker0, self.bench0 = self._broker(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.window = LoadWindow(
+            wall_s=time.perf_counter() - self.t0,
+            load1=self.load1,
+            busy_s=busy_cpu_s() - self.busy0,
+            broker_s=self._broker() - self.broker0,
+            bench_s=time.process_time() - self.bench0,
+        )
+
+
+def children_cpu_s() -> float:
+    """User + system CPU of this process's waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def spread(values: Sequence[float], fmt: str = "{:.3g}") -> str:
+    """`median [min..max]` of values."""
+    if not values:
+        return "-"
+    return f"{fmt.format(median(values))} [{fmt.format(min(values))}..{fmt.format(max(values))}]"
+
+
+def new_topic(
+    bootstrap: str, name: str, partitions: int = 1, config: dict[str, str] | None = None
+) -> None:
+    """Create one topic (``config``: topic settings, e.g. message.timestamp.type)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    topic = NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})
+    for future in admin.create_topics([topic], operation_timeout=30).values():
+        future.result()
+
+
+def drop_topic(bootstrap: str, name: str) -> None:
+    """Delete one topic (to free the disk a run used)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    for future in admin.delete_topics([name], operation_timeout=30).values():
+        future.result()

@@ -8,15 +8,29 @@ neither pays for a cold TSDB), timing each end to end:
 - scalelab's ``export_window`` (name discovery, the stored samples read with range-vector
   selectors, Parquet with zstd);
 - prometheus-api-client: ``get_metric_range_data`` per metric name into a
-  ``MetricRangeDataFrame``, written to Parquet with zstd as well.
+  ``MetricRangeDataFrame``, written to Parquet with zstd as well;
+- the seed project's own extractor (``seed_extractor.py``: a thread per
+  name, at most 4 at once, fixed segments with inclusive boundaries, indented
+  JSON per segment), given the window as the naive UTC strings it takes,
+  under TZ=UTC (its correct use).
+
+Same window, same names, same segment length (``--segment-points`` seconds
+at step 1 s) for all; ``--rounds`` (3) rounds, the order rotating; median
+[min..max] and the ratios within each round; the 1-minute load average with
+every run. Points are counted as each wrote them, and (seed) how many repeat
+a (series, timestamp) already written. Then the seed once more with the same
+strings under TZ=America/New_York: what a user outside UTC gets from it
+(scalelab refuses a time without a zone).
 
 Goal: scalelab ≥ 3× prometheus-api-client and ≥ 500,000 points/s.
-Run: ``.venv/bin/python bench/export_throughput.py``.
+Run: ``.venv/bin/python bench/export_throughput.py [--rounds 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,6 +42,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from prometheus_api_client import MetricRangeDataFrame, PrometheusConnect
 
+import seed_extractor
+from _common import median, spread, table
 from _promfill import Fill, filled_prometheus
 from scalelab.export.prometheus import Window, export_window
 
@@ -35,12 +51,14 @@ GOAL_RATIO = 3.0
 GOAL_POINTS_PER_SECOND = 500_000
 
 
-@dataclass(frozen=True)
+@dataclass
 class Timing:
     name: str
     points: int
     seconds: float
     parquet_bytes: int
+    duplicates: int = 0
+    load1: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -75,7 +93,7 @@ def run_api_client(url: str, fill: Fill, out: Path, segment_points: int) -> Timi
     chunk = min(timedelta(seconds=segment_points), end - start)
     started = time.perf_counter()
     names = [name for name in prom.all_metrics() if name in fill.names]
-    points, writer = 0, None
+    points, duplicates, writer = 0, 0, None
     for name in names:
         frame = MetricRangeDataFrame(
             prom.get_metric_range_data(name, start_time=start, end_time=end, chunk_size=chunk)
@@ -84,39 +102,98 @@ def run_api_client(url: str, fill: Fill, out: Path, segment_points: int) -> Timi
         writer = writer or pq.ParquetWriter(out, table.schema, compression="zstd")
         writer.write_table(table)
         points += table.num_rows
+        duplicates += int(frame.reset_index().duplicated().sum())
     if writer:
         writer.close()
     seconds = time.perf_counter() - started
-    return Timing("prometheus-api-client", points, seconds, out.stat().st_size)
+    return Timing("prometheus-api-client", points, seconds, out.stat().st_size, duplicates)
+
+
+def run_seed(
+    url: str, fill: Fill, out: Path, segment_points: int, tz: str = "UTC", threads: int = 4
+) -> Timing:
+    """The seed's extractor over the window given as naive UTC strings, under time zone ``tz``."""
+    start_text = _utc(fill.first).strftime(seed_extractor.DATE_FORMAT)
+    end_text = _utc(fill.last).strftime(seed_extractor.DATE_FORMAT)
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = tz
+    time.tzset()
+    try:
+        out.mkdir(parents=True)
+        started = time.perf_counter()
+        seed_extractor.create_snapshot(
+            url, out, start_text, end_text, 1, segment_points, threads, set(fill.names)
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        if saved is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+    points, duplicates, size = seed_extractor.count_points(out)
+    return Timing(f"seed extractor TZ={tz}", points, seconds, size, duplicates)
 
 
 def _utc(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def report(fill: Fill, timings: list[Timing]) -> bool:
+OURS, API, SEED = "scalelab export_window", "prometheus-api-client", "seed extractor TZ=UTC"
+
+
+def report(fill: Fill, timings: list[tuple[int, Timing]], args: argparse.Namespace) -> bool:
     print(
         f"window {_utc(fill.first).isoformat()} .. {_utc(fill.last).isoformat()}: "
         f"{len(fill.names)} names × {fill.series_per_name} series × "
-        f"{fill.last - fill.first + 1} points = {fill.points:,} points, step 1 s"
+        f"{fill.last - fill.first + 1} points = {fill.points:,} points, step 1 s; segments of "
+        f"{args.segment_points} s for all; scalelab concurrency {args.concurrency}, seed 4 "
+        "threads, api-client sequential"
     )
-    print(f"{'':24}{'points':>12}{'seconds':>10}{'points/s':>12}{'parquet MB':>12}")
-    for t in timings:
-        print(
-            f"{t.name:24}{t.points:>12,}{t.seconds:>10.2f}{t.rate:>12,.0f}"
-            f"{t.parquet_bytes / 1e6:>12.1f}"
-        )
-    ours, theirs = timings
-    ratio = ours.rate / theirs.rate
-    met = ratio >= GOAL_RATIO and ours.rate >= GOAL_POINTS_PER_SECOND
+    headers = ["round", "contender", "points", "duplicates", "seconds", "points/s", "output MB"]
+    rows = [
+        [r, t.name, t.points, t.duplicates, t.seconds, t.rate, t.parquet_bytes / 1e6, t.load1]
+        for r, t in timings
+    ]
+    print(table([*headers, "load1"], rows))
+    print()
+    by = {name: [t for _, t in timings if t.name == name] for name in (OURS, API, SEED)}
+    rounds = sorted({r for r, _ in timings})
+
+    def ratios(other: str) -> list[float]:
+        ours = {r: t.rate for r, t in timings if t.name == OURS}
+        theirs = {r: t.rate for r, t in timings if t.name == other}
+        return [ours[r] / theirs[r] for r in rounds]
+
+    summary = [
+        [name, spread([t.seconds for t in ts], "{:.2f}"), spread([t.rate for t in ts], "{:,.0f}")]
+        + [spread([float(t.duplicates) for t in ts], "{:.0f}")]
+        for name, ts in by.items()
+    ]
+    print("Median [min..max] over the rounds")
+    print(table(["contender", "seconds", "points/s", "duplicates"], summary))
+    api, seed = ratios(API), ratios(SEED)
+    ours_rate = median([t.rate for t in by[OURS]])
+    met = median(api) >= GOAL_RATIO and ours_rate >= GOAL_POINTS_PER_SECOND
     print(
-        f"ratio scalelab / prometheus-api-client: {ratio:.1f}× (goal ≥ {GOAL_RATIO:.0f}×); "
-        f"scalelab {ours.rate:,.0f} points/s (goal ≥ {GOAL_POINTS_PER_SECOND:,}): "
-        f"{'met' if met else 'NOT met'}"
+        f"ratio scalelab / prometheus-api-client (points/s, within rounds): "
+        f"{spread(api, '{:.1f}')}× (goal ≥ {GOAL_RATIO:.0f}×); scalelab / seed extractor: "
+        f"{spread(seed, '{:.2f}')}×; scalelab {ours_rate:,.0f} points/s "
+        f"(goal ≥ {GOAL_POINTS_PER_SECOND:,}): {'met' if met else 'NOT met'}"
     )
-    counts_match = all(t.points == fill.points for t in timings)
-    print(f"both read every backfilled point: {'yes' if counts_match else 'NO'}")
-    return met and counts_match
+    exact = all(t.points == fill.points for t in by[OURS])
+    every = {
+        name: all(t.points - t.duplicates == fill.points for t in ts) for name, ts in by.items()
+    }
+    print(
+        f"scalelab read every backfilled point exactly once: {'yes' if exact else 'NO'}; "
+        + "; ".join(
+            f"{name}: every point {'yes' if every[name] else 'NO'}, "
+            f"{by[name][0].duplicates:,} duplicates (inner segment boundaries twice)"
+            for name in (API, SEED)
+        )
+    )
+    return met and exact
 
 
 def main() -> int:
@@ -124,18 +201,42 @@ def main() -> int:
     parser.add_argument("--names", type=int, default=10)
     parser.add_argument("--series", type=int, default=100, help="series per metric name")
     parser.add_argument("--points", type=int, default=3600, help="points per series (1 s apart)")
-    parser.add_argument("--segment-points", type=int, default=10_000)
+    parser.add_argument("--segment-points", type=int, default=1200)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    contenders = [OURS, API, SEED]
+    timings: list[tuple[int, Timing]] = []
     with (
         filled_prometheus(args.names, args.series, args.points) as (url, fill),
         tempfile.TemporaryDirectory(prefix="scalelab-bench-out-") as tmp,
     ):
-        ours_path, theirs_path = Path(tmp) / "scalelab.parquet", Path(tmp) / "api_client.parquet"
         warm_up(url, fill)
-        ours = run_scalelab(url, fill, ours_path, args.segment_points, args.concurrency)
-        theirs = run_api_client(url, fill, theirs_path, args.segment_points)
-        return 0 if report(fill, [ours, theirs]) else 1
+        for rnd in range(1, args.rounds + 1):
+            shift = (rnd - 1) % len(contenders)
+            for who in contenders[shift:] + contenders[:shift]:
+                out = Path(tmp) / f"{rnd}-{contenders.index(who)}"
+                load1 = os.getloadavg()[0]
+                if who == OURS:
+                    timing = run_scalelab(url, fill, out, args.segment_points, args.concurrency)
+                elif who == API:
+                    timing = run_api_client(url, fill, out, args.segment_points)
+                else:
+                    timing = run_seed(url, fill, out, args.segment_points)
+                timing.load1 = load1
+                timings.append((rnd, timing))
+                print(f"  round {rnd} {who}: {timing.seconds:.2f} s", flush=True)
+                if out.is_dir():
+                    shutil.rmtree(out)
+                else:
+                    out.unlink()
+        elsewhere = run_seed(url, fill, Path(tmp) / "tz", args.segment_points, "America/New_York")
+        ok = report(fill, timings, args)
+        print(
+            f"seed extractor, same UTC strings under TZ=America/New_York: {elsewhere.points:,} "
+            f"points of {fill.points:,} (its window moved by the zone's offset)"
+        )
+        return 0 if ok else 1
 
 
 if __name__ == "__main__":
