@@ -4,13 +4,16 @@ Each repetition, with its own state and run directories:
 
 1. ``scalelab up SPEC`` (the CLI as a subprocess): its wall clock until it
    returns, and the ``setup`` phase window from the run's ``run.json``;
-2. idle ``--settle`` seconds (default 20), then the resident memory (RSS, the
-   process and its descendants) of the broker and of Prometheus, pids from
-   ``$SCALELAB_HOME/pids/*.json``;
+2. idle ``--settle`` seconds (default 60: the broker's start-up tail, JIT
+   and the first log segment work, is still going 20-50 s after ``up``), whose
+   CPU of broker + Prometheus + node exporter is reported apart ("tail"), then
+   the resident memory (RSS, the process and its descendants) of the broker
+   and of Prometheus, pids from ``$SCALELAB_HOME/pids/*.json``;
 3. over the next ``--window`` seconds (default 30) of idling, the CPU seconds
    (user + system, with descendants) of broker + Prometheus + node exporter,
    as a percentage of one core, at the spec's scrape interval (1 s in the
-   quickstart);
+   quickstart), with the 1-minute load average and the cores everything else
+   on the machine used meanwhile;
 4. ``scalelab down`` (also when anything above fails).
 
 Then (unless ``--no-diagnose``) where the broker's idle CPU and the setup
@@ -40,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -49,6 +52,7 @@ from _common import (
     ROOT,
     SCALELAB_CLI,
     LocalStack,
+    busy_cpu_s,
     cpu_seconds,
     isolated,
     leftovers,
@@ -78,6 +82,9 @@ class Footprint:
     setup_s: float
     rss_mb: dict[str, float]
     cpu_percent: dict[str, float]
+    tail_percent: float = float("nan")  # the three together over the settle seconds
+    load1: float = float("nan")  # 1-minute load average when the window began
+    others_cores: float = float("nan")  # cores everything else used during the window
 
     @property
     def cpu_total(self) -> float:
@@ -101,15 +108,21 @@ def measure_once(spec: Path, settle: float, window: float) -> Footprint:
             for name in COMPONENTS
             if (home / "pids" / f"{name}.json").exists()
         }
+        tail0, t_tail = sum(cpu_seconds(pid) for pid in pids.values()), time.monotonic()
         time.sleep(settle)
+        tail = sum(cpu_seconds(pid) for pid in pids.values()) - tail0
+        tail_percent = 100 * tail / (time.monotonic() - t_tail)
         rss = {name: rss_bytes(pid) / 2**20 for name, pid in pids.items()}
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        load1, busy0, own0 = os.getloadavg()[0], busy_cpu_s(), time.process_time()
         t0 = time.monotonic()
         time.sleep(window)
         after = {name: cpu_seconds(pid) for name, pid in pids.items()}
         elapsed = time.monotonic() - t0
+        used = sum(after.values()) - sum(before.values()) + time.process_time() - own0
+        others = max(0.0, busy_cpu_s() - busy0 - used) / elapsed
         cpu = {name: 100 * (after[name] - before[name]) / elapsed for name in pids}
-        return Footprint(up_wall, setup_s, rss, cpu)
+        return Footprint(up_wall, setup_s, rss, cpu, tail_percent, load1, others)
     finally:
         down = subprocess.run([SCALELAB_CLI, "down"], capture_output=True, text=True, timeout=120)
         if down.returncode != 0:
@@ -130,7 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("spec", nargs="?", default=str(ROOT / "examples" / "quickstart.yaml"))
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--settle", type=float, default=20.0, help="idle seconds before sampling")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=60.0,
+        help="idle seconds after `up` before sampling (the start-up tail, reported apart)",
+    )
     parser.add_argument("--window", type=float, default=30.0, help="seconds of idle CPU counted")
     parser.add_argument("--no-diagnose", dest="diagnose", action="store_false")
     args = parser.parse_args(argv)
@@ -226,7 +244,7 @@ def diagnose_broker(window: float = 20.0) -> str:
         kafka_platform.JMX_RULES = shipped_path
         kafka_platform.format_storage = format_storage
     for row in rows:
-        row.append(quiet + row[3] / 10)  # ms of CPU per 1000 ms → % of a core
+        row.append(quiet + cast(float, row[3]) / 10)  # ms of CPU per 1000 ms → % of a core
     headers = ["broker JMX exporter rules", "series", "kafka_ series", "CPU ms/scrape"]
     headers += ["ms/scrape", "broker CPU % at 1 s (measured)", "broker CPU % at 1 s (estimate)"]
     lines = [
@@ -290,6 +308,7 @@ SETUP_METHODS = (
 def report(results: list[Footprint]) -> str:
     headers = ["run", "up wall s", "setup s", "broker RSS MB", "prom RSS MB", "nodeexp RSS MB"]
     headers += ["broker CPU %", "prom CPU %", "nodeexp CPU %", "total CPU %"]
+    headers += ["tail CPU % (settle)", "load1", "others cores"]
 
     def row(label: str, values: list[float]) -> list[object]:
         return [label, *values]
@@ -305,6 +324,9 @@ def report(results: list[Footprint]) -> str:
             r.cpu_percent.get("prometheus", float("nan")),
             r.cpu_percent.get("node-exporter", float("nan")),
             r.cpu_total,
+            r.tail_percent,
+            r.load1,
+            r.others_cores,
         ]
 
     rows = [row(str(i + 1), values(r)) for i, r in enumerate(results)]
