@@ -24,6 +24,12 @@ function fmt(value, unit) {
   return value.toFixed(value >= 10 ? 1 : 2);
 }
 
+function tick(value, unit, ymax) {
+  // axis labels: as many decimals as the scale needs (a lag axis up to 2 reads 0.5, 1.0, ...)
+  if (unit === "s") return fmt(value, unit);
+  return value.toFixed(ymax >= 100 ? 0 : ymax >= 10 ? 1 : 2);
+}
+
 function lineOf(panel, key) {
   return panel ? panel.lines.find((l) => l.key === key) : undefined;
 }
@@ -151,7 +157,7 @@ function drawAxes(ctx, unit, ymax, x0, x1, sx, sy, pad, width, height) {
   ctx.stroke();
   for (let i = 0; i <= 4; i++) {
     const v = (ymax / 4) * i;
-    ctx.fillText(fmt(v, unit), 4, sy(v) + 4);
+    ctx.fillText(tick(v, unit, ymax), 4, sy(v) + 4);
   }
   for (let i = 0; i <= 4; i++) {
     const t = x0 + ((x1 - x0) / 4) * i;
