@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> None:
         wall = time.monotonic() - start
         after = bare_rate(args.bare_seconds)
         print(f"bare ONNX Runtime after: {after:.2f} img/s; exit code {code}", flush=True)
+        if code == 130:
+            print("interrupted: no figures (run the same command with --keep to resume)")
+            return
         report(Path(dirs["SCALELAB_RUNS"]) / "sweeps", (before + after) / 2, args.resolution, wall)
 
 

@@ -36,7 +36,7 @@ def sweep(
 ) -> None:
     """Run every combination of the varied fields, resumably; write sweep.json, sweep.parquet
     and report.html in the sweep's directory."""
-    from scalelab.sweep.execute import open_state, run_cells
+    from scalelab.sweep.execute import disagreements, open_state, run_cells
     from scalelab.sweep.plan import plan_sweep
     from scalelab.sweep.report import write_report
 
@@ -54,6 +54,8 @@ def sweep(
         f"sweep {plan.id} {outcome.status}: {outcome.ran} run, {outcome.skipped} skipped\n"
         f"  table  {plan.dir / 'sweep.parquet'}\n  report {report}"
     )
+    for line in disagreements(plan.dir):
+        console.print(f"[yellow]repetitions disagree[/yellow] (outside the 95 % interval) {line}")
     failed = [k for k, e in state.runs.items() if e.get("status") not in ("succeeded",)]
     if outcome.status == "interrupted":
         raise typer.Exit(130)

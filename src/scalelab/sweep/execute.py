@@ -13,8 +13,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
+import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -101,6 +103,17 @@ def refresh_tables(plan: Plan, state: SweepState) -> None:
     temporary = plan.dir / f".{CELLS_FILE}.tmp"
     cells.to_parquet(temporary, index=False)
     temporary.replace(plan.dir / CELLS_FILE)
+
+
+def disagreements(sweep_dir: Path) -> list[str]:
+    """Per cell, the repetitions outside the others' 95 % prediction interval (stats.py)."""
+    path = sweep_dir / CELLS_FILE
+    if not path.is_file():
+        return []
+    cells = pd.read_parquet(path)
+    if "disagree" not in cells:
+        return []
+    return [f"{row.config}: {row.disagree}" for row in cells.itertuples() if row.disagree]
 
 
 def _stopped(state: SweepState, ran: int, skipped: int, console: Console) -> Outcome:
