@@ -64,6 +64,15 @@ def sweep(
         raise typer.Exit(1)
 
 
+LevelOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--vary",
+        "-v",
+        help="The one field whose levels get a search each: key.path=v1,v2,... or a..b "
+        "(e.g. workload.workers=1..4).",
+    ),
+]
 SloOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -76,7 +85,7 @@ SloOption = Annotated[
 @handle_errors
 def capacity(
     spec: SpecArg,
-    vary: VaryOption = None,
+    vary: LevelOption = None,
     slo: SloOption = None,
     resolution: Annotated[
         float, typer.Option(min=0.001, help="Stop when the search interval is this narrow (msg/s).")
