@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from scalelab.analysis.dataset import Run
 from scalelab.analysis.gaps import scrape_gaps
@@ -270,7 +271,7 @@ def check_scrape_gaps(run: Run, notes: list[str]) -> list[str]:
         notes.append("no metrics.parquet: scrape gaps not checked")
         return []
     limit = GAP_FACTOR * run.scrape_interval
-    gaps = scrape_gaps(own_metrics(run), window, limit)
+    gaps = scrape_gaps(_steady_series(own_metrics(run)), window, limit)
     if gaps.empty:
         return []
     worst = gaps.iloc[0]
@@ -279,6 +280,17 @@ def check_scrape_gaps(run: Run, notes: list[str]) -> list[str]:
         f"{limit:g} s ({GAP_FACTOR:g} × the {run.scrape_interval:g} s scrape interval), "
         f"longest {worst['gap_s']:.1f} s in {worst['series']}"
     ]
+
+
+# Flink registers a job's and its tasks' metrics anew at every (re)start: a rescale or a
+# failover leaves a hole in those series that is the restart, not a missed scrape.
+RESTARTED_SERIES = ("flink_taskmanager_job_", "flink_jobmanager_job_")
+
+
+def _steady_series(metrics: pd.DataFrame) -> pd.DataFrame:
+    if metrics.empty or "metric" not in metrics:
+        return metrics
+    return metrics[~metrics["metric"].str.startswith(RESTARTED_SERIES)]
 
 
 def slo_results(run: Run) -> dict[str, dict[str, Any]]:

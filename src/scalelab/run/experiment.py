@@ -27,7 +27,7 @@ from scalelab.analysis.summary import read_qos, summarise
 from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError, ScalelabError
 from scalelab.platform.base import ComponentLaunch, Endpoints
-from scalelab.platform.local.flink_job import FlinkJob, JobContext, Rescale
+from scalelab.platform.local.flink_job import FlinkJob, JobContext, Rescale, flink_figures
 from scalelab.platform.local.flink_rest import FlinkRest
 from scalelab.run import kafka_ops
 from scalelab.run.accounting import (
@@ -405,6 +405,9 @@ class Experiment:
             "cpu_host": self.seen.cpu.host_usage(),
             "consumer_lag": [{"t": t, "lag": lag} for t, lag in self.seen.lag_samples],
         }
+        if self.flink is not None:
+            figures = flink_figures(self.endpoints.prometheus_url, window)
+            extras["flink"] = {**figures, **self.flink.to_dict()}
         self._note_tracker_drain()
         summary = summarise(
             self.session.dir,

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from scalelab.platform.local.flink import jobs_jar
 from scalelab.platform.local.flink_rest import FlinkJobError, FlinkRest, JobState
 from scalelab.spec.models import FlinkJar, FlinkWorkload
@@ -213,3 +215,71 @@ class FlinkJob:
             "parallelism": self.parallelism,
             "rescales": [change.to_dict() for change in self.rescales],
         }
+
+
+def flink_figures(prometheus_url: str, window_ns: tuple[int, int]) -> dict[str, Any]:
+    """Flink's own figures over the load window, from the run's Prometheus: per task (the
+    chained operators of one vertex) the share of time busy and back-pressured, averaged
+    over its subtasks, and the checkpoints completed and their durations."""
+    start, end = window_ns
+    seconds = max(1, round((end - start) / 1e9))
+    at = end / 1e9
+    per_task: dict[str, dict[str, float]] = {}
+    for key, metric in (
+        ("busy", "busyTimeMsPerSecond"),
+        ("backpressured", "backPressuredTimeMsPerSecond"),
+    ):
+        query = (
+            f"avg by (task_name) (avg_over_time(flink_taskmanager_job_task_{metric}[{seconds}s]))"
+        )
+        for labels, value in _instant(prometheus_url, query, at):
+            per_task.setdefault(labels.get("task_name", "?"), {})[key] = round(value / 1000, 4)
+    completed = _scalar(
+        prometheus_url,
+        f"max(increase(flink_jobmanager_job_numberOfCompletedCheckpoints[{seconds}s]))",
+        at,
+    )
+    checkpoints = {
+        "completed": None if completed is None else round(completed),
+        "duration_mean_s": _ms(
+            _scalar(
+                prometheus_url,
+                f"avg(avg_over_time(flink_jobmanager_job_lastCheckpointDuration[{seconds}s]))",
+                at,
+            )
+        ),
+        "duration_max_s": _ms(
+            _scalar(
+                prometheus_url,
+                f"max(max_over_time(flink_jobmanager_job_lastCheckpointDuration[{seconds}s]))",
+                at,
+            )
+        ),
+        "size_max_bytes": _scalar(
+            prometheus_url,
+            f"max(max_over_time(flink_jobmanager_job_lastCheckpointSize[{seconds}s]))",
+            at,
+        ),
+    }
+    restarts = _scalar(
+        prometheus_url, f"max(max_over_time(flink_jobmanager_job_numRestarts[{seconds}s]))", at
+    )
+    return {"tasks": per_task, "checkpoints": checkpoints, "restarts": restarts}
+
+
+def _instant(url: str, query: str, at: float) -> list[tuple[dict[str, str], float]]:
+    try:
+        reply = httpx.get(f"{url}/api/v1/query", params={"query": query, "time": at}, timeout=10)
+        result = reply.json()["data"]["result"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return []
+    return [(dict(item["metric"]), float(item["value"][1])) for item in result]
+
+
+def _scalar(url: str, query: str, at: float) -> float | None:
+    found = _instant(url, query, at)
+    return round(found[0][1], 3) if found else None
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value / 1000, 3)
