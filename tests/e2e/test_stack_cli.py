@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -102,3 +103,32 @@ def test_reset_works_when_the_run_dir_is_gone() -> None:
     assert not any(alive(pid) for pid in pids.values())
     assert recorded_pids() == {}
     assert "nothing is running" in scalelab("status").stdout
+
+
+def test_run_reuses_the_stack_up_started_and_leaves_it_running() -> None:
+    up = scalelab("up", QUICKSTART)
+    assert up.returncode == 0, up.stdout + up.stderr
+    stack = recorded_pids()
+    stack_run = runs()[-1]
+    try:
+        result = scalelab(
+            "run", QUICKSTART, "--set", "load.duration=15s", "--set", "load.warmup=3s", timeout=600
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        run_dir = runs()[-1]
+        record = run_json(run_dir)
+        assert record["status"] == "succeeded"
+        assert record["results"]["stack"] == {"run_id": stack_run.name, "reused": True}  # type: ignore[index]
+        assert [e["kind"] for e in record["events"]].count("stack") == 1  # type: ignore[attr-defined]
+        assert recorded_pids() == stack  # the same broker, Prometheus and node exporter ...
+        assert all(alive(pid) for pid in stack.values())  # ... still running
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["accounting"]["lost"] == 0 and summary["throughput"] > 0
+        assert "broker" in summary["cpu"]  # the stack's series count for the run
+        targets = json.loads((stack_run / "config" / "targets.json").read_text())
+        assert {g["labels"]["component"] for g in targets} == set(stack)  # the run's are gone
+        again = scalelab("run", QUICKSTART, "--set", "load.duration=5s", "--set", "load.warmup=1s")
+        assert again.returncode == 0, again.stdout + again.stderr
+    finally:
+        down = scalelab("down")
+    assert down.returncode == 0 and not any(alive(pid) for pid in stack.values())

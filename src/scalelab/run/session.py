@@ -44,6 +44,7 @@ from scalelab.run.stack import (
     StackLock,
     StackRunningError,
     refuse_if_running,
+    reusable_stack,
 )
 from scalelab.spec.loader import dump_spec
 from scalelab.spec.models import ExperimentSpec
@@ -211,10 +212,22 @@ class RunSession:
                     self.unwritable = RunDirError(self.dir / "run.json", error)
 
     def start_stack(self) -> Endpoints:
+        """Start the broker and monitoring, or use those `scalelab up` left running."""
         self._lock = StackLock.take(self.id)
-        refuse_if_running()
-        with self.record.phase("setup", self.save):
-            self.endpoints = self.platform.start_infrastructure()
+        kept = None if self.detached else reusable_stack(self.spec.platform.kind)
+        attach = getattr(self.platform, "attach_infrastructure", None)
+        if kept is not None and attach is not None and self.spec.workload.kind != "flink":
+            with self.record.phase("setup", self.save):
+                self.endpoints = attach(kept)
+            self.record.results["stack"] = {"run_id": kept["run_id"], "reused": True}
+            self.record.add_event(
+                "stack", f"reused the stack `scalelab up` started ({kept['run_id']})"
+            )
+        else:
+            refuse_if_running()
+            with self.record.phase("setup", self.save):
+                self.endpoints = self.platform.start_infrastructure()
+        assert self.endpoints is not None
         self.record.endpoints = self.endpoints.to_dict()
         self.record.versions.update(self.platform.versions())
         self.save()
@@ -319,6 +332,7 @@ def write_stack_file(session: RunSession) -> None:
         "endpoints": session.record.endpoints,
         "processes": session.platform.component_pids(),
         "started": session.record.started,
+        "platform": session.spec.platform.kind,
     }
     path = paths.state_dir() / STACK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,21 @@ def _lock_holder(path: Path) -> dict[str, Any]:
         return {}
 
 
+def reusable_stack(platform: str) -> dict[str, Any] | None:
+    """The stack `scalelab up` left running, when a run on `platform` can use it.
+
+    Every process it recorded must still be alive (else `refuse_if_running` and
+    `reset` deal with what is left).
+    """
+    kept = read_stack()
+    if kept is None or kept.get("platform", "local") != platform:
+        return None
+    procs = [p for _, p in pid_files() if p.run_id == kept.get("run_id")]
+    if not procs or any(p.process() is None for p in procs):
+        return None
+    return kept
+
+
 def refuse_if_running() -> None:
     """Raise StackRunningError if processes of another stack (pid files) are alive."""
     live = [(path, pid_file) for path, pid_file in pid_files() if pid_file.process() is not None]
