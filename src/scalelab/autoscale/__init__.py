@@ -1,0 +1,1 @@
+"""Autoscalers as a run component: pluggable policies, every decision recorded as data."""
