@@ -92,6 +92,10 @@ class Experiment:
         wl = self.spec.workload
         steps = wl.schedule if isinstance(wl, FlinkWorkload) else []
         self.pending_steps = sorted(steps, key=lambda step: step.at)
+        self.join = isinstance(wl, FlinkWorkload) and wl.job == "join"
+        self.inputs = [self.spec.broker.input_topic]  # the join reads a second stream
+        if isinstance(wl, FlinkWorkload) and self.join:
+            self.inputs.append(wl.join.second_topic)
 
     def close(self) -> None:
         """Close every Kafka client now, while the broker still runs (idempotent).
@@ -141,7 +145,8 @@ class Experiment:
 
     # -- setup ----------------------------------------------------------------------------
     def _deploy(self) -> None:
-        kafka_ops.create_topics(self.admin, self.spec.broker, self.spec.broker.partitions)
+        broker = self.spec.broker
+        kafka_ops.create_topics(self.admin, broker, broker.partitions, self.inputs[1:])
         self._commit_start_offsets()
         self.platform.start_component(self._launch("tracker", "tracker", "tracker"))
         if isinstance(self.spec.workload, FlinkWorkload):
@@ -170,6 +175,7 @@ class Experiment:
             group=self.group,
             run_id=self.session.id,
             base_dir=self.spec.base_dir,
+            extra_topics=tuple(self.inputs),
         )
         self.flink = FlinkJob(FlinkRest(url), workload, ctx)
         job_id = self.flink.submit(check=self.platform.check_health)
@@ -193,12 +199,10 @@ class Experiment:
         accounting counts only what was written after these offsets.
         """
         broker = self.spec.broker
-        for topic in (broker.input_topic, broker.output_topic, broker.dead_letter_topic):
+        for topic in (*self.inputs, broker.output_topic, broker.dead_letter_topic):
             self.start_offsets[topic] = self.offsets.end_offsets(topic)
-        groups = {
-            broker.input_topic: self.group,
-            broker.output_topic: f"scalelab-tracker-{self.session.id}",
-        }
+        groups = {topic: self.group for topic in self.inputs}
+        groups[broker.output_topic] = f"scalelab-tracker-{self.session.id}"
         for topic, group in groups.items():
             kafka_ops.commit_offsets(self.admin, group, topic, self.start_offsets[topic])
         self.record.results["start_offsets"] = {
@@ -245,7 +249,8 @@ class Experiment:
     def _start_producer(self) -> int:
         """Start the producer and wait until it has fixed the load's start time."""
         start_file = self.session.dir / START_FILE
-        self.platform.start_component(self._launch("producer", "producer", "producer"))
+        module = "sensors" if self.join else "producer"
+        self.platform.start_component(self._launch("producer", "producer", module))
         self.platform.mark_may_finish("producer")
         deadline = time.monotonic() + PRODUCER_READY_TIMEOUT
         while not start_file.exists():
@@ -282,9 +287,11 @@ class Experiment:
             self.seen.cpu.reset()
             self.seen.cpu_counts_load = True
         self.seen.cpu.sample(self.platform.component_pids())
-        ends = self.offsets.end_offsets(self.spec.broker.input_topic)
-        produced = produced_since(self.start_offsets[self.spec.broker.input_topic], ends)
-        lag = self.offsets.lag(self.spec.broker.input_topic, ends)
+        produced, lag = 0, 0
+        for topic in self.inputs:
+            ends = self.offsets.end_offsets(topic)
+            produced += produced_since(self.start_offsets[topic], ends)
+            lag += self.offsets.lag(topic, ends)
         elapsed = max(0.0, (now - start_ns) / 1e9)
         self.seen.lag_samples.append((round(elapsed, 2), lag))
         self._inject_faults(elapsed)
@@ -364,12 +371,11 @@ class Experiment:
         self.session.save()
 
     def _drain(self, start_ns: int) -> None:
-        topic = self.spec.broker.input_topic
         deadline = time.monotonic() + self.spec.workload.drain_timeout
         lag = -1
         while time.monotonic() < deadline:
             self.platform.check_health()
-            lag = self.offsets.lag(topic)
+            lag = sum(self.offsets.lag(topic) for topic in self.inputs)
             elapsed = round((time.time_ns() - start_ns) / 1e9, 2)
             self.seen.lag_samples.append((elapsed, lag))
             self._follow_flink(elapsed)
@@ -436,13 +442,15 @@ class Experiment:
     def _account(self) -> Accounting:
         """This run's messages only: offsets since the run's start, ids of this run."""
         broker, run_id = self.spec.broker, self.session.id
-        ends = self.offsets.end_offsets(broker.input_topic)
-        produced = produced_since(self.start_offsets[broker.input_topic], ends)
         qos = read_qos(self.session.dir / "qos.parquet")
         mine = [str(i).startswith(f"{run_id}:") for i in qos.get("id", [])]
         processed_ids = [str(i) for i, ok in zip(qos.get("id", []), mine, strict=True) if ok]
         self.dead_letter_ids = of_run(self._read_keys(broker.dead_letter_topic), run_id)
-        tail = self._uncommitted_tail(ends)
+        if len(self.inputs) > 1:
+            return self._account_inputs(processed_ids)
+        ends = self.offsets.end_offsets(broker.input_topic)
+        produced = produced_since(self.start_offsets[broker.input_topic], ends)
+        tail = self._uncommitted_tail(broker.input_topic, ends)
         if sum(end - first for first, end in tail.values()) <= TAIL_READ_LIMIT:
             queued = of_run(self._read_keys(broker.input_topic, _firsts(tail)), run_id)
             return account(produced, processed_ids, self.dead_letter_ids, queued)
@@ -454,11 +462,22 @@ class Experiment:
         )
         return account(produced, processed_ids, self.dead_letter_ids, [], placed)
 
-    def _uncommitted_tail(self, ends: dict[int, int]) -> dict[int, tuple[int, int]]:
+    def _account_inputs(self, processed_ids: list[str]) -> Accounting:
+        """Several input topics (the join): every topic's growth and uncommitted tail count;
+        the tails are read for their keys whatever their size (ids are unique across the
+        topics, since one schedule numbers the records of both)."""
+        produced, queued = 0, []
+        for topic in self.inputs:
+            ends = self.offsets.end_offsets(topic)
+            produced += produced_since(self.start_offsets[topic], ends)
+            tail = self._uncommitted_tail(topic, ends)
+            queued += of_run(self._read_keys(topic, _firsts(tail)), self.session.id)
+        return account(produced, processed_ids, self.dead_letter_ids, queued)
+
+    def _uncommitted_tail(self, topic: str, ends: dict[int, int]) -> dict[int, tuple[int, int]]:
         """[first, end) per partition of what the group has not committed since the start.
 
         Some of it may be processed and not yet committed: it is not all queued."""
-        topic = self.spec.broker.input_topic
         committed = self.offsets.committed(topic, list(ends))
         start = self.start_offsets[topic]
         return {

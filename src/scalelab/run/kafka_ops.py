@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -148,14 +148,18 @@ def admin(bootstrap: str) -> KafkaAdmin:
     return KafkaAdmin(bootstrap)
 
 
-def create_topics(client: KafkaAdmin, broker: BrokerSpec, partitions: int) -> None:
+def create_topics(
+    client: KafkaAdmin, broker: BrokerSpec, partitions: int, more_inputs: Sequence[str] = ()
+) -> None:
     """Input and output topics with the spec's partitions, the dead-letter topic with one.
 
     A topic that already exists (external broker, reused storage) must have the
     partitions the spec asks for: a silent mismatch changes what the run measures.
+    `more_inputs` are further input topics (the Flink join's second stream).
     """
     retention = str(int(broker.retention * 1000))
     wanted = {broker.input_topic: partitions, broker.output_topic: partitions}
+    wanted.update({topic: partitions for topic in more_inputs})
     topics = [
         NewTopic(
             name,

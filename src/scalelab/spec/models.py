@@ -141,6 +141,10 @@ class JoinWork(Section):
         20, ge=0, le=40, description="CPU burn per joined pair: the n-th Fibonacci, naively."
     )
     keys: int = Field(100, ge=1, le=1_000_000, description="Distinct sensor keys produced.")
+    second_topic: str = Field(
+        "scalelab.input-b",
+        description="The join's second input topic (the first is broker.input_topic).",
+    )
 
 
 class ParallelismStep(Section):

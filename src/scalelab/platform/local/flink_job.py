@@ -39,7 +39,7 @@ class JobContext:
     group: str
     run_id: str
     base_dir: Path | None = None
-    extra_topics: tuple[str, ...] = ()
+    extra_topics: tuple[str, ...] = ()  # every input topic, for a job reading several
 
     def placeholders(self) -> dict[str, str]:
         return {
@@ -192,12 +192,12 @@ class FlinkJob:
 
     # -- stopping -------------------------------------------------------------------------
     def stop(self) -> str | None:
-        """Stop with a savepoint (commits the last transactions and offsets); cancel if that
-        fails. Returns the savepoint path, or None when the job was cancelled."""
+        """Stop with a drained savepoint (open windows fire, the last transactions and offsets
+        commit); cancel if that fails. Returns the savepoint path, or None when cancelled."""
         if not self.job_id:
             return None
         try:
-            return self.rest.stop_with_savepoint(self.job_id)
+            return self.rest.stop_with_savepoint(self.job_id, drain=True)
         except FlinkJobError:
             self.cancel()
             return None

@@ -150,11 +150,12 @@ class FlinkRest:
         self._check(response, f"rescale job {job_id} to {parallelism}")
 
     def stop_with_savepoint(
-        self, job_id: str, directory: Path | None = None, timeout: float = 120
+        self, job_id: str, directory: Path | None = None, timeout: float = 120, drain: bool = False
     ) -> str:
         """Stop the job with a savepoint (in the cluster's savepoint directory unless given);
-        returns the savepoint's path."""
-        body: dict[str, Any] = {"drain": False}
+        returns the savepoint's path. `drain` first advances event time to the end, so every
+        open window fires (the end of a run), where a rescale must not."""
+        body: dict[str, Any] = {"drain": drain}
         if directory is not None:
             body["targetDirectory"] = directory.as_uri()
         trigger = self._check(self._call("POST", f"/jobs/{job_id}/stop", json=body), "stop job")
