@@ -27,15 +27,11 @@ from scalelab.paths import PROJECT_ROOT
 
 CLUSTER_SRC = PROJECT_ROOT / "cluster"
 _V = L.KUBERNETES_VERSION
+_VERSION_VARS = (("gitVersion", _V), ("gitMajor", "1"), ("gitMinor", "34"))
 K8S_VERSION_FLAGS = " ".join(
-    f"-X {pkg}.{var}={val}"
-    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
-    for var, val in (
-        ("gitVersion", _V),
-        ("gitMajor", "1"),
-        ("gitMinor", "34"),
-        ("gitTreeState", "clean"),
-    )
+    [f"-X k8s.io/component-base/version.{var}={val}" for var, val in _VERSION_VARS]
+    + ["-X k8s.io/component-base/version.gitTreeState=clean"]
+    + [f"-X k8s.io/client-go/pkg/version.{var}={val}" for var, val in _VERSION_VARS]
 )
 
 

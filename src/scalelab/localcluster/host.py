@@ -276,10 +276,6 @@ def mounts_under(prefixes: tuple[str, ...], mountinfo: str) -> list[str]:
     return sorted(set(points), key=lambda p: (-p.count("/"), p))
 
 
-def mount_prefixes(layout: Layout) -> tuple[str, ...]:
-    return (str(layout.root), "/run/netns/cni-", "/run/containerd/io.containerd")
-
-
 def cluster_mounts(layout: Layout) -> list[str]:
     text = Path("/proc/self/mountinfo").read_text()
     points = mounts_under((str(layout.root),), text)
