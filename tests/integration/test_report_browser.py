@@ -16,6 +16,7 @@ import pytest
 from matplotlib import image as mpimg
 
 from scalelab.analysis.analyse import analyse_run
+from scalelab.analysis.report import build_report
 from scalelab.analysis.synthetic import Synthetic, write_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -117,3 +118,33 @@ def test_a_saturated_step_run_shows_its_step_table_and_reason(
     assert "Per step (load phase)" in dom and 'data-errors="0"' in dom
     assert re.search(r"saturated: step 2 \(offered 40\.00 msg/s", dom)
     assert dom.count('<span class="missed">saturated</span>') == 1
+
+
+def test_the_comparison_page_draws_its_overlays_and_links_each_report(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    root = tmp_path_factory.mktemp("compare")
+    dirs = [
+        write_run(root / run_id, Synthetic(run_id=run_id, workers=workers, load_s=10))
+        for run_id, workers in (("20260913T100000Z-a-aaaaaa", 1), ("20260913T110000Z-b-bbbbbb", 2))
+    ]
+    for run_dir in dirs:
+        analyse_run(run_dir)
+    page = build_report(dirs, tmp_path / "cmp" / "comparison.html")
+    done = chromium(
+        tmp_path / "profile",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=15000",
+        "--dump-dom",
+        page.as_uri(),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    body = re.search(r"<body[^>]*>", done.stdout)
+    assert body is not None
+    assert 'data-charts="3"' in body.group(0) and 'data-charts-rendered="3"' in body.group(0)
+    assert 'data-errors="0"' in body.group(0)
+    assert not [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+    for run_dir in dirs:  # each run's report, reachable from the comparison's directory
+        link = re.search(rf'href="([^"]*{run_dir.name}/report.html)"', done.stdout)
+        assert link is not None and (page.parent / link.group(1)).resolve().is_file()
