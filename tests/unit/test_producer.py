@@ -270,14 +270,15 @@ def test_a_paced_producer_hands_every_send_to_the_statistics_before_it_waits() -
     assert stats.sent_bytes == 300 * len(b"frame")
 
 
-def test_a_full_local_queue_delays_a_message_but_sends_it_once() -> None:
+def test_a_full_local_queue_delays_a_message_sends_it_once_and_stamps_when_it_was_taken() -> None:
     fake = SteppingClock(step_at_s=1e9, step_ns=0)
 
     class FullOnce(RecordingProducer):
+        """Refuses the third message once; a poll lets `timeout` seconds pass."""
+
         def __init__(self, clock: SteppingClock):
             super().__init__(clock)
             self.refused = 0
-            self.polls: list[float] = []
 
         def produce(self, *args: Any, **kwargs: Any) -> None:
             if len(self.sent) == 2 and not self.refused:
@@ -286,7 +287,7 @@ def test_a_full_local_queue_delays_a_message_but_sends_it_once() -> None:
             super().produce(*args, **kwargs)
 
         def poll(self, timeout: float) -> int:
-            self.polls.append(timeout)
+            self.clock.mono += round(timeout * 1e9)
             return 0
 
     clock = PacingClock(fake)
@@ -302,8 +303,13 @@ def test_a_full_local_queue_delays_a_message_but_sends_it_once() -> None:
         threading.Event(),
     )
     assert [key for key, _, _ in producer.sent] == [f"run-7:{n}".encode() for n in range(5)]
-    assert producer.refused == 1 and any(timeout > 0 for timeout in producer.polls)
-    assert stats.sent == 5
+    assert producer.refused == 1 and stats.sent == 5
+    late = [int(h["sent_ns"]) - int(h["intended_ns"]) for _, h, _ in producer.sent]
+    start_mono = producer.sent[0][2]  # the first went out when due
+    assert late[:2] == [0, 0] and late[2] > 0
+    # every sent_ns header is the moment the client took the message, the retried one too
+    assert late == [mono - start_mono for _, _, mono in producer.sent]
+    assert stats.load_lags.max_ns == max(late)
 
 
 def test_acknowledged_is_sent_less_errors_less_pending_when_only_errors_are_reported() -> None:

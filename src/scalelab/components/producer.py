@@ -69,6 +69,7 @@ def producer_config(bootstrap: str) -> dict[str, object]:
 LOAD_PRODUCER_OVERRIDES: dict[str, object] = {
     "delivery.report.only.error": True,
     "queue.buffering.max.messages": 1_000_000,
+    "queue.buffering.max.kbytes": 32 * 1024,
 }
 """The load generator's own client settings, on top of `producer_config`.
 
@@ -76,8 +77,11 @@ Only failed deliveries are reported: a report per message made the client
 build a Python message (a copy of the frame, key and headers) and call back
 into Python for every acknowledgement, a third of the send path's CPU; what
 was acknowledged is what was sent, less the errors, less what is still
-pending (`len(producer)`). A queue of 10^6 messages (the byte cap stays
-1 GiB) keeps 1 kB frames from filling it and stalling the sender."""
+pending (`len(producer)`). The local queue holds at most 32 MiB (the Java
+client's `buffer.memory`) and 10^6 messages: a sender far ahead of the broker
+made a 1 GiB queue grow to hundreds of MB of fresh memory, and 40 kB frames
+cost 1.5-3x the CPU per message; a full queue makes the sender wait (and stamp
+`sent_ns` when the message is taken), not the broker."""
 POLL_EVERY = 64
 """Serve the client's callbacks every this many sends (and before every wait)."""
 TALLY_EVERY = 64
@@ -361,8 +365,10 @@ def send_loop(
                 produce(topic, frame, key, headers=headers, on_delivery=on_delivery)
             except BufferError:  # local queue full: let deliveries drain, then retry
                 tally.flush()
-                if not _produce_when_room(producer, topic, key, frame, headers, stats, stop):
+                taken = _produce_when_room(producer, topic, key, frame, headers, ctx, stats, stop)
+                if taken is None:
                     return
+                sent = taken
             in_load = offset >= warmup
             if in_load is not tally.in_load:
                 tally.switch(in_load, sent)
@@ -410,19 +416,26 @@ def _produce_when_room(
     key: bytes,
     value: bytes,
     headers: common.Headers,
+    ctx: SendContext,
     stats: SendStats,
     stop: threading.Event,
-) -> bool:
-    """Hand one message to Kafka once its local queue has room; False if told to stop first."""
+) -> int | None:
+    """Hand one message to Kafka once its local queue has room; its actual send time then.
+
+    The `sent_ns` header (the last one) is stamped again at each try, so it says
+    when the client took the message. None if told to stop first.
+    """
     while True:
         if stop.is_set():
-            return False
+            return None
         producer.poll(0.005)
+        sent = ctx.clock.now_ns()
+        headers[-1] = (common.H_SENT, b"%d" % sent)
         try:
             producer.produce(
                 topic, value=value, key=key, headers=headers, on_delivery=stats.on_delivery
             )
-            return True
+            return sent
         except BufferError:
             pass
 
