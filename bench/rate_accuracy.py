@@ -19,8 +19,8 @@ contender's own start time), the messages the broker appended in that second
 p50/p99/max of |achieved - rate| / rate over the seconds, the first and last
 left out. Also: shortfall (1 - messages appended in the schedule's window /
 rate x seconds), drift (message k is due at start + k / rate: the median
-lateness at the broker of those due in the last second less that of those due
-in the second second; positive = falling behind), scalelab's
+lateness at the broker of the last second's worth of messages less that of
+those due in the second second; positive = falling behind), scalelab's
 schedule lag (sent - intended) p99 and max, and CPU per message (process CPU
 from the first send until flushed). With every run: the 1-minute load
 average and the cores other processes used meanwhile.
@@ -137,16 +137,17 @@ def drift_s(times_ns: np.ndarray, start_ns: int, rate: float, seconds: int) -> f
     """How much further behind the schedule the sender is at the end than after the start.
 
     Message k (in append order) is due at start + k / rate; its lateness is
-    its append time less that. Drift = median lateness of the messages due in
-    the last second less that of those due in the second second (the first
-    second holds the start-up: connection, metadata). > 0: falling behind; a
-    sender that keeps the rate but sends too few messages drifts too.
+    its append time less that. Drift = median lateness of the last second's
+    worth of messages (the last `rate` appended) less that of the messages due
+    in the second second (the first holds the start-up: connection,
+    metadata). > 0: falling behind; a sender that sends too few messages
+    drifts by the time it lost.
     """
     due = start_ns + (np.arange(times_ns.size) * 1e9 / rate).astype(np.int64)
     late = (times_ns - due) / 1e9
-    second = (due - start_ns) // 1_000_000_000
-    early, last = late[second == 1], late[second == seconds - 1]
-    if early.size == 0 or last.size == 0:
+    early = late[(due - start_ns) // 1_000_000_000 == 1]
+    last = late[-max(1, int(rate)) :]
+    if early.size == 0 or times_ns.size < 2 * rate:
         return float("nan")
     return float(np.median(last) - np.median(early))
 
