@@ -68,8 +68,8 @@ def test_ds2_scales_up_when_arrival_exceeds_what_the_workers_can_do() -> None:
 def test_ds2_counts_the_lag_to_catch_up() -> None:
     ds2 = make_policy(spec(policy="ds2", target_utilisation=1.0, catch_up=10))
     base = dict(arrival_rate=10, processed_rate=10, busy=(0.5, 0.5))
-    idle = ds2.decide(Signals(0, 2, lag=0, **base)).replicas  # type: ignore[arg-type]
-    behind = ds2.decide(Signals(5, 2, lag=400, **base)).replicas  # type: ignore[arg-type]
+    idle = ds2.decide(Signals(0, 2, lag=0, **base)).replicas
+    behind = ds2.decide(Signals(5, 2, lag=400, **base)).replicas
     assert behind > idle
 
 
