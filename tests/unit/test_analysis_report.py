@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from scalelab import paths
 from scalelab.analysis import analyse as analyse_module
 from scalelab.analysis.analyse import analyse_run
 from scalelab.analysis.compare import compare
@@ -76,10 +77,8 @@ def test_report_charts_carry_units_and_the_slo_with_its_unit(
             title = chart["layout"][axis]["title"]["text"]
             assert re.search(r"\((ms|s|msg/s|frames/s|cores|W|J/frame|messages|%)\)$", title)
         assert all(t["x"] and any(v is not None for v in t["y"]) for t in chart["data"])
-    labels = [
-        s["label"]["text"] for s in charts["chart-latency"]["layout"]["shapes"] if "label" in s
-    ]
-    assert labels == ["SLO p99 1 s"]
+    names = [t["name"] for t in charts["chart-latency"]["data"]]
+    assert names == ["latency p50", "latency p95", "latency p99", "SLO p99 1 s"]
     workers = {t["name"] for t in charts["chart-workers"]["data"]}
     assert workers == {"worker-0", "worker-1"}
     assert [c["linked"] for c in charts.values()].count(True) == 7
@@ -143,9 +142,11 @@ def test_build_report_of_several_runs_writes_a_comparison(tmp_path: Path) -> Non
         for name, rate in (("slow", 5.0), ("fast", 20.0))
     ]
     path = build_report(dirs)
-    assert path == dirs[0] / "comparison.html"
+    assert path.parent.parent == paths.runs_dir() / "comparisons"  # its own directory
+    assert not (dirs[0] / "comparison.html").exists()
     html = path.read_text()
     assert "load.rate" in html and "5.0" in html and "20.0" in html
+    assert "(+300.0 %)" in html  # fast's offered rate against slow's
     assert "data:image/png;base64," in html
     elsewhere = build_report(dirs, tmp_path / "out" / "cmp.html")
     assert elsewhere.exists()

@@ -110,22 +110,17 @@ def phase_shapes(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return shapes, annotations
 
 
-def slo_line(value_s: float, name: str) -> dict[str, Any]:
-    """A horizontal SLO line at `value_s` (drawn in ms) labelled with its value and unit."""
+def slo_trace(value_s: float, name: str, start: float, end: float) -> dict[str, Any]:
+    """A dotted SLO line at `value_s` (drawn in ms), named with its value and unit."""
+    label = f"SLO {name} {seconds(value_s)}"
     return {
-        "type": "line",
-        "xref": "paper",
-        "yref": "y",
-        "x0": 0,
-        "x1": 1,
-        "y0": value_s * 1000,
-        "y1": value_s * 1000,
+        "type": "scatter",
+        "mode": "lines",
+        "x": [float(start), float(end)],
+        "y": [value_s * 1000, value_s * 1000],
+        "name": label,
         "line": {"color": "#6a1b9a", "dash": "dot", "width": 1.5},
-        "label": {
-            "text": f"SLO {name} {seconds(value_s)}",
-            "textposition": "end",
-            "font": {"color": "#6a1b9a", "size": 11},
-        },
+        "hovertemplate": f"{label}<extra></extra>",
     }
 
 
@@ -250,7 +245,12 @@ def _latency_chart(run: Run, series: pd.DataFrame) -> Chart | None:
         if _has(series, c)
     ]
     slo = run.spec.get("slo") or {}
-    limits = [slo_line(slo[k], k[8:]) for k in ("latency_p95", "latency_p99") if slo.get(k)]
+    if traces and len(t):
+        traces += [
+            slo_trace(slo[k], k[8:], t[0], t[-1])
+            for k in ("latency_p95", "latency_p99")
+            if slo.get(k)
+        ]
     return _chart(
         run,
         "chart-latency",
@@ -258,7 +258,6 @@ def _latency_chart(run: Run, series: pd.DataFrame) -> Chart | None:
         "latency (ms)",
         traces,
         "Latency percentiles per step, by completion time; dotted: the SLO.",
-        limits,
     )
 
 
