@@ -3,6 +3,7 @@ platform as the experiment starts them, a feeder with a load step, the output re
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -16,7 +17,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from onnx import TensorProto, helper
 
+from scalelab.chaos.proxy import TcpProxy
 from scalelab.platform.base import ComponentLaunch
+from scalelab.platform.local import kafka
+from scalelab.platform.ports import choose_port
+from scalelab.platform.process import ManagedProcess
 from scalelab.spec.loader import dump_spec
 from scalelab.spec.models import ExperimentSpec
 
@@ -171,3 +176,44 @@ def worker_launcher(bootstrap: str, topics: Topics, tmp_path: Path) -> WorkerLau
     spec_file = tmp_path / f"{run_id}.yaml"
     spec_file.write_text(dump_spec(spec))
     return WorkerLauncher(spec_file, bootstrap, run_id, tmp_path, model)
+
+
+def output_records(bootstrap: str, topic: str) -> list[dict[str, object]]:
+    """Every output record (JSON) of a single-partition topic, up to its end now."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"audit-{uuid.uuid4().hex}", "log_level": 0}
+    )
+    try:
+        end = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        records: list[dict[str, object]] = []
+        deadline = time.monotonic() + 60
+        while len(records) < end and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                records.append(json.loads(message.value() or b"{}"))
+        return records
+    finally:
+        consumer.close()
+
+
+def broker_behind_proxy(work: Path, run_id: str) -> tuple[ManagedProcess, TcpProxy, str]:
+    """A broker of its own whose advertised listener is a TCP proxy: every client (the
+    feeder, the worker) reaches it through the proxy, as a network fault needs."""
+    taken: set[int] = set()
+    ports = kafka.BrokerPorts(
+        client=choose_port("b", 0, taken),
+        controller=choose_port("c", 0, taken),
+        metrics=choose_port("m", 0, taken),
+    )
+    proxy = TcpProxy(("127.0.0.1", ports.client)).start()
+    spec = kafka.broker_process(ports, work / "cfg", work / "data", 512, 3600, work / "broker.log")
+    config = work / "cfg" / "server.properties"
+    text = config.read_text().replace(
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{ports.client}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{proxy.port}",
+    )
+    config.write_text(text)
+    proc = ManagedProcess(spec, work / "pids", run_id, detached=False)
+    proc.start()
+    return proc, proxy, f"127.0.0.1:{proxy.port}"
