@@ -133,6 +133,19 @@ def check_flink_parallelism(spec: ExperimentSpec) -> list[SpecProblem]:
     return problems
 
 
+def check_flink_platform(spec: ExperimentSpec) -> list[SpecProblem]:
+    """Flink runs on the local platform for now (no Kubernetes rendering of it yet)."""
+    if not isinstance(spec.workload, FlinkWorkload) or spec.platform.kind == "local":
+        return []
+    return [
+        SpecProblem(
+            "workload.kind",
+            "a Flink workload runs on the local platform only (platform.kind: local)",
+            value="flink",
+        )
+    ]
+
+
 def check_flink_jar(spec: ExperimentSpec) -> list[SpecProblem]:
     """A user's job jar must exist here (the local platform uploads it)."""
     wl = spec.workload
@@ -170,6 +183,7 @@ CHECKS: list[Check] = [
     check_source_readable,
     check_flink_parallelism,
     check_flink_jar,
+    check_flink_platform,
 ]
 
 

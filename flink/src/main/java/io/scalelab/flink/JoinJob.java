@@ -21,7 +21,9 @@ import org.apache.flink.util.OutputTag;
  * For scalelab's accounting every input record leaves one output record (its id, the
  * number of partners it found in its window as `detections`), so produced = processed +
  * dead-lettered + still queued holds as for frames; its latency includes the window wait.
- * A record whose value is not `<sensor>;<number>` goes to the dead-letter topic.
+ * A record whose value is not `<sensor>;<number>` goes to the dead-letter topic. A record
+ * that arrives after its window fired (event time behind the watermark) is one the window
+ * would drop silently: it leaves an output record with `late: 1` and no partners instead.
  */
 public final class JoinJob {
     static final String[] ARGS = {
@@ -29,6 +31,7 @@ public final class JoinJob {
         "delivery", "max-parallelism", "max-fetch-bytes", "window-ms", "lateness-ms", "fibonacci"
     };
     static final OutputTag<OutRecord> DEAD = new OutputTag<>("dead-letter") {};
+    static final OutputTag<OutRecord> LATE = new OutputTag<>("late") {};
 
     private JoinJob() {}
 
@@ -41,14 +44,15 @@ public final class JoinJob {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         Jobs.configure(env, args);
         Duration lateness = Duration.ofMillis(args.getLong("lateness-ms", 500));
-        SingleOutputStreamOperator<Sensor> left = parsed(env, args, topics[0], "left", lateness);
-        SingleOutputStreamOperator<Sensor> right = parsed(env, args, topics[1], "right", lateness);
+        long windowMs = args.getLong("window-ms", 1000);
+        SingleOutputStreamOperator<Sensor> left = parsed(env, args, topics[0], "left", lateness, windowMs);
+        SingleOutputStreamOperator<Sensor> right = parsed(env, args, topics[1], "right", lateness, windowMs);
         DataStream<OutRecord> joined = left.coGroup(right)
                 .where(s -> s.sensor)
                 .equalTo(s -> s.sensor)
-                .window(TumblingEventTimeWindows.of(Duration.ofMillis(args.getLong("window-ms", 1000))))
+                .window(TumblingEventTimeWindows.of(Duration.ofMillis(windowMs)))
                 .apply(new Join(args.get("run-id"), args.get("output"), (int) args.getLong("fibonacci", 20)));
-        joined.union(left.getSideOutput(DEAD), right.getSideOutput(DEAD))
+        joined.union(left.getSideOutput(DEAD), right.getSideOutput(DEAD), left.getSideOutput(LATE), right.getSideOutput(LATE))
                 .sinkTo(Kafka.sink(args))
                 .name("sink")
                 .uid("sink");
@@ -56,23 +60,36 @@ public final class JoinJob {
     }
 
     private static SingleOutputStreamOperator<Sensor> parsed(
-            StreamExecutionEnvironment env, Args args, String topic, String name, Duration lateness) {
+            StreamExecutionEnvironment env, Args args, String topic, String name, Duration lateness, long windowMs) {
         WatermarkStrategy<Sensor> watermarks = WatermarkStrategy.<Sensor>forBoundedOutOfOrderness(lateness)
-                .withTimestampAssigner((s, previous) -> s.eventMs)
-                .withIdleness(Duration.ofSeconds(5));
+                .withTimestampAssigner((s, previous) -> s.eventMs);
+        // No idleness: every partition of both topics carries records while the load runs,
+        // and an idle input's end-of-input watermark must still close the last windows.
         return env.fromSource(Kafka.source(args, topic, new SensorDeserializer()), watermarks, "source-" + name)
                 .uid("source-" + name)
-                .process(new Parse(args.get("dead-letter")))
+                .process(new Parse(args.get("run-id"), args.get("output"), args.get("dead-letter"), windowMs))
                 .name("parse-" + name)
                 .uid("parse-" + name);
     }
 
     /** `<sensor>;<reading>` → the record's key and reading; anything else is dead-lettered. */
     static final class Parse extends ProcessFunction<Sensor, Sensor> {
+        private final String runId;
+        private final String outputTopic;
         private final String deadLetterTopic;
+        private final long windowMs;
+        private transient String worker;
 
-        Parse(String deadLetterTopic) {
+        Parse(String runId, String outputTopic, String deadLetterTopic, long windowMs) {
+            this.runId = runId;
+            this.outputTopic = outputTopic;
             this.deadLetterTopic = deadLetterTopic;
+            this.windowMs = windowMs;
+        }
+
+        @Override
+        public void open(OpenContext context) {
+            worker = "flink-parse-" + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         }
 
         @Override
@@ -85,7 +102,12 @@ public final class JoinJob {
                 }
                 sensor.sensor = text.substring(0, split);
                 sensor.reading = Double.parseDouble(text.substring(split + 1));
-                out.collect(sensor);
+                long windowEnd = sensor.eventMs - Math.floorMod(sensor.eventMs, windowMs) + windowMs - 1;
+                if (windowEnd <= context.timerService().currentWatermark()) {
+                    context.output(LATE, record(sensor, 0, Clock.nowNs(), 0.0, worker, runId, outputTopic, true));
+                } else {
+                    out.collect(sensor);
+                }
             } catch (NumberFormatException e) {
                 OutRecord dead = new OutRecord(deadLetterTopic, sensor.key, sensor.value);
                 dead.headers.putAll(sensor.headers);
@@ -126,38 +148,11 @@ public final class JoinJob {
             }
             double burnS = (System.nanoTime() - burnStart) / 1e9;
             for (Sensor s : a) {
-                out.collect(output(s, b.size(), startNs, burnS));
+                out.collect(record(s, b.size(), startNs, burnS, worker, runId, outputTopic, false));
             }
             for (Sensor s : b) {
-                out.collect(output(s, a.size(), startNs, burnS));
+                out.collect(record(s, a.size(), startNs, burnS, worker, runId, outputTopic, false));
             }
-        }
-
-        private OutRecord output(Sensor s, int partners, long startNs, double burnS) {
-            long sentNs = parse(s.headers.get("sent_ns"), 0);
-            String json = new Json()
-                    .put("id", new String(s.key, StandardCharsets.UTF_8))
-                    .put("run_id", s.headers.getOrDefault("run_id", runId))
-                    .put("seq", parse(s.headers.get("seq"), -1))
-                    .put("source", s.headers.getOrDefault("source", ""))
-                    .put("worker", worker)
-                    .put("model", "flink-join")
-                    .put("batch_size", partners)
-                    .put("partition", s.partition)
-                    .put("offset", s.offset)
-                    .put("intended_ns", parse(s.headers.get("intended_ns"), 0))
-                    .put("sent_ns", sentNs)
-                    .put("consume_ns", s.consumeNs)
-                    .put("done_ns", Clock.nowNs())
-                    .put("queue_s", Math.max(0, startNs - sentNs) / 1e9)
-                    .put("decode_s", 0.0)
-                    .put("preprocess_s", 0.0)
-                    .put("inference_s", burnS)
-                    .put("postprocess_s", 0.0)
-                    .put("detections", partners)
-                    .put("topic", s.topic)
-                    .done();
-            return new OutRecord(outputTopic, s.key, json.getBytes(StandardCharsets.UTF_8));
         }
 
         private static long parse(String text, long fallback) {
@@ -168,4 +163,34 @@ public final class JoinJob {
             }
         }
     }
+    /** The output record of one input record (the worker contract, plus `topic` and `late`). */
+    static OutRecord record(
+            Sensor s, int partners, long startNs, double burnS, String worker, String runId, String outputTopic, boolean late) {
+            long sentNs = Join.parse(s.headers.get("sent_ns"), 0);
+            String json = new Json()
+                    .put("id", new String(s.key, StandardCharsets.UTF_8))
+                    .put("run_id", s.headers.getOrDefault("run_id", runId))
+                    .put("seq", Join.parse(s.headers.get("seq"), -1))
+                    .put("source", s.headers.getOrDefault("source", ""))
+                    .put("worker", worker)
+                    .put("model", "flink-join")
+                    .put("batch_size", partners)
+                    .put("partition", s.partition)
+                    .put("offset", s.offset)
+                    .put("intended_ns", Join.parse(s.headers.get("intended_ns"), 0))
+                    .put("sent_ns", sentNs)
+                    .put("consume_ns", s.consumeNs)
+                    .put("done_ns", Clock.nowNs())
+                    .put("queue_s", Math.max(0, startNs - sentNs) / 1e9)
+                    .put("decode_s", 0.0)
+                    .put("preprocess_s", 0.0)
+                    .put("inference_s", burnS)
+                    .put("postprocess_s", 0.0)
+                    .put("detections", partners)
+                    .put("topic", s.topic)
+                    .put("late", late ? 1 : 0)
+                    .done();
+            return new OutRecord(outputTopic, s.key, json.getBytes(StandardCharsets.UTF_8));
+        }
+
 }
