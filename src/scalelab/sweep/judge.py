@@ -98,7 +98,7 @@ def _lost(summary: dict[str, Any]) -> list[str]:
 
 
 def _num(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, int | float) else str(value)
+    return f"{value:.4g}" if isinstance(value, int | float) else str(value)
 
 
 def _json(path: Path) -> dict[str, Any]:
