@@ -1,0 +1,62 @@
+"""`scalelab scorecard RUN...`: autoscaling policies on the same load, ranked."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from scalelab.analysis.lookup import find_runs
+from scalelab.analysis.scorecard import scorecard as make_scorecard
+from scalelab.cli.common import console, handle_errors
+
+
+def _n(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+@handle_errors
+def scorecard(
+    runs: Annotated[
+        list[str],
+        typer.Argument(help="Runs: ids, prefixes, names, `latest`, or directories.", metavar="RUN"),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (for jq and scripts).")
+    ] = False,
+) -> None:
+    """Rank runs that differ only in the autoscaler policy: SLO first, then resources, energy."""
+    card = make_scorecard(find_runs(runs))
+    if as_json:
+        print(json.dumps(card.to_dict(), indent=2))
+        return
+    table = Table(
+        "rank",
+        "policy",
+        "run",
+        "SLO-violation s",
+        "replica-s",
+        "energy J",
+        "rescales",
+        "reaction s",
+        "processed",
+        title="autoscaler scorecard",
+    )
+    for s in card.scores:
+        table.add_row(
+            str(s.rank),
+            escape(s.policy),
+            escape(s.run),
+            _n(s.slo_violation_s, 0),
+            _n(s.replica_seconds),
+            _n(s.energy_j),
+            str(s.rescales),
+            _n(s.reaction_s),
+            str(s.processed),
+        )
+    console.print(table)
+    if not card.same_load:
+        console.print("[yellow]warning:[/] the runs' load or source differ: not the same trace")
