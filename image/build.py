@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -121,13 +122,21 @@ def one_line_entries(text: str) -> Iterable[tuple[str, list[str]]]:
 # --- chroot --------------------------------------------------------------------------------
 
 
-def chroot(root: Path, script: str, env: dict[str, str] | None = None) -> None:
+def chroot(
+    root: Path,
+    script: str,
+    env: dict[str, str] | None = None,
+    overlay: tuple[Path, Path, Path] | None = None,
+) -> None:
     """Run a shell script as root inside root, with /proc and /dev mounted in a private
-    mount namespace (nothing stays mounted when it ends)."""
-    inner = (
-        f"mount -t proc proc {root}/proc && mount --rbind /dev {root}/dev && "
-        f'exec chroot {root} /bin/sh -ec "$0"'
-    )
+    mount namespace (nothing stays mounted when it ends).  With overlay (lower, upper,
+    work), root is first mounted as that overlay, so every change lands in upper."""
+    mounts = [f"mount -t proc proc {root}/proc", f"mount --rbind /dev {root}/dev"]
+    if overlay:
+        lower, upper, work = overlay
+        options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+        mounts.insert(0, f"mount -t overlay overlay -o {options} {root}")
+    inner = " && ".join([*mounts, f'exec chroot {root} /bin/sh -ec "$0"'])
     base = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
     run(["unshare", "--mount", "--fork", "sh", "-ec", inner, script], env={**base, **(env or {})})
 
@@ -211,47 +220,84 @@ def remove(path: Path) -> None:
         path.unlink()
 
 
-# --- layer 2: the venv and the models --------------------------------------------------------
+# --- layers 2 and 3: the venv, scalelab and the models ------------------------------------
 
 
-def python_layer(spec: dict, rootfs: Path, base_key: str) -> tuple[Path, str]:
-    """Install scalelab and build the demo models inside a copy of the rootfs; return the
-    copy and the key of layer 2."""
+def python_deps(spec: dict, rootfs: Path, base_key: str) -> tuple[Path, str]:
+    """Layer 2's tree: a copy of the rootfs with the venv and scalelab's runtime
+    dependencies from PyPI (no extras), test directories pruned; and its key."""
     py = spec["python"]
-    sources = [tree_digest(REPO / "src"), file_sha256(REPO / "pyproject.toml")]
-    key = digest("python", base_key, py, sources)
-    work = CACHE / f"python-{key}"
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    key = digest("deps", base_key, py["venv"], py["prune"], deps)
+    work = CACHE / f"deps-{key}"
     if (work / ".complete").exists():
-        log(f"layer python: up to date ({work.name})")
+        log(f"layer deps: up to date ({work.name})")
         return work, key
     shutil.rmtree(work, ignore_errors=True)
-    log("layer python: copying the rootfs")
+    log("layer deps: copying the rootfs")
     run(["cp", "-a", str(rootfs), str(work)])
-    wheel = build_wheel(work / "tmp" / "wheel")
-    env = pip_env(work)
-    venv, models = py["venv"], py["models_dir"]
-    build_models = " && ".join(
-        f"{venv}/bin/scalelab model build {m} --output {models}/{m}.onnx" for m in py["models"]
-    )
-    log(f"layer python: venv {venv} with {wheel.name} and its dependencies from PyPI")
+    venv = py["venv"]
+    log(f"layer deps: venv {venv} with scalelab's dependencies from PyPI (minutes)")
+    (work / "tmp" / "build").mkdir()
+    env = pip_env(work / "tmp" / "build")
     resolv = work / "etc" / "resolv.conf"
     shutil.copy("/etc/resolv.conf", resolv)
     try:
         chroot(
             work,
-            f"python3 -m venv {venv} && "
-            f"{venv}/bin/pip install --no-cache-dir --no-input --quiet /tmp/wheel/{wheel.name}"
-            f" && mkdir -p {models} && {build_models}",
+            f"python3 -m venv {venv} && {venv}/bin/pip install --no-input --quiet "
+            + " ".join(shlex.quote(d) for d in deps),
             env=env,
         )
     finally:
         resolv.write_text("")
-        shutil.rmtree(work / "tmp" / "wheel", ignore_errors=True)
-        for path in glob.glob(str(work / "tmp" / "*")) + [str(work / "root" / ".cache")]:
-            if os.path.lexists(path):
-                remove(Path(path))
+        clean_tmp(work)
+    site = next((work / venv.strip("/") / "lib").glob("python3*/site-packages"))
+    for pattern in py["prune"]:
+        for path in list(site.glob(pattern)):
+            if path.is_dir():
+                shutil.rmtree(path)
     (work / ".complete").touch()
     return work, key
+
+
+def python_app(spec: dict, deps_root: Path, deps_key: str) -> tuple[Path, str]:
+    """Layer 3's tree: what installing scalelab's wheel (no deps) and building the demo
+    models add on top of layer 2, captured as the upper directory of an overlay mount;
+    and its key."""
+    py = spec["python"]
+    sources = [tree_digest(REPO / "src"), file_sha256(REPO / "pyproject.toml")]
+    key = digest("scalelab", deps_key, py, sources)
+    upper = CACHE / f"scalelab-{key}"
+    if (upper / ".complete").exists():
+        log(f"layer scalelab: up to date ({upper.name})")
+        return upper, key
+    shutil.rmtree(upper, ignore_errors=True)
+    scratch = CACHE / f"scalelab-{key}.scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    (upper / "tmp" / "build").mkdir(parents=True)
+    (scratch / "work").mkdir(parents=True)
+    (scratch / "merged").mkdir()
+    wheel = build_wheel(upper / "tmp" / "build")
+    venv, models = py["venv"], py["models_dir"]
+    log(f"layer scalelab: {wheel.name} and models {', '.join(py['models'])}")
+    steps = [f"{venv}/bin/pip install --no-deps --no-input --quiet /tmp/build/{wheel.name}"]
+    steps.append(f"mkdir -p {models}")
+    steps += [f"{venv}/bin/scalelab model build {m} -o {models}/{m}.onnx" for m in py["models"]]
+    overlay = (deps_root, upper, scratch / "work")
+    try:
+        chroot(scratch / "merged", " && ".join(steps), overlay=overlay)
+    finally:
+        clean_tmp(upper)
+        shutil.rmtree(scratch, ignore_errors=True)
+    (upper / ".complete").touch()
+    return upper, key
+
+
+def clean_tmp(root: Path) -> None:
+    for path in glob.glob(str(root / "tmp" / "*")) + [str(root / "root" / ".cache")]:
+        if os.path.lexists(path):
+            remove(Path(path))
 
 
 def build_wheel(into: Path) -> Path:
@@ -278,9 +324,10 @@ def build_wheel(into: Path) -> Path:
     return wheels[-1]
 
 
-def pip_env(root: Path) -> dict[str, str]:
+def pip_env(scratch: Path) -> dict[str, str]:
     """pip's settings inside the chroot: the host's index, proxy and CA bundle (an
-    intercepting proxy's CA is in the host's bundle, not in pip's certifi)."""
+    intercepting proxy's CA is in the host's bundle, not in pip's certifi); scratch is
+    the chroot's /tmp/build."""
     env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1", "HOME": "/root"}
     for name, value in os.environ.items():
         if name.lower().endswith("_proxy") or name in (
@@ -292,16 +339,16 @@ def pip_env(root: Path) -> dict[str, str]:
             env[name] = value
     bundle = os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
     if Path(bundle).is_file():
-        shutil.copy(bundle, root / "tmp" / "wheel" / "ca.crt")
-        env["PIP_CERT"] = "/tmp/wheel/ca.crt"
+        shutil.copy(bundle, scratch / "ca.crt")
+        env["PIP_CERT"] = "/tmp/build/ca.crt"
     return env
 
 
-# --- layer 3: files from the checkout ---------------------------------------------------------
+# --- layer 4: files from the checkout ---------------------------------------------------------
 
 
 def file_sources(spec: dict, prometheus: Path) -> list[tuple[Path, str]]:
-    """(source file, path in the image) for layer 3; missing sources are left out."""
+    """(source file, path in the image) for layer 4; missing sources are left out."""
     files = spec["files"]
     pairs = [(prometheus, files["prometheus"])]
     for entry in files["copy"]:
@@ -517,13 +564,21 @@ def build(output: Path) -> Path:
         f"{' '.join(spec['base']['packages'])}; user {spec['image']['uid']}",
         lambda tar: add_tree(tar, rootfs),
     )
-    pyroot, py_key = python_layer(spec, rootfs, base_key)
     py = spec["python"]
-    python = write_layer(
-        "python",
-        py_key,
-        f"venv {py['venv']} with scalelab; models {py['models']}",
-        lambda tar: add_tree(tar, pyroot, [py["venv"].strip("/"), py["models_dir"].strip("/")]),
+    paths = [py["venv"].strip("/"), py["models_dir"].strip("/")]
+    deps_root, deps_key = python_deps(spec, rootfs, base_key)
+    deps = write_layer(
+        "deps",
+        deps_key,
+        f"venv {py['venv']} with scalelab's dependencies",
+        lambda tar: add_tree(tar, deps_root, paths[:1]),
+    )
+    app_root, app_key = python_app(spec, deps_root, deps_key)
+    app = write_layer(
+        "scalelab",
+        app_key,
+        f"scalelab {version()} into the venv; models {', '.join(py['models'])}",
+        lambda tar: add_tree(tar, app_root, [p for p in paths if (app_root / p).exists()]),
     )
     pairs = file_sources(spec, prometheus)
     files_key = digest(
@@ -533,7 +588,7 @@ def build(output: Path) -> Path:
         "files", files_key, "prometheus, kafka/lib, flink jars", lambda tar: add_files(tar, pairs)
     )
     output.parent.mkdir(parents=True, exist_ok=True)
-    written = write_archive(spec, [base, python, files], tag, output)
+    written = write_archive(spec, [base, deps, app, files], tag, output)
     took = time.monotonic() - started
     size = output.stat().st_size / 1e6
     log(f"{'wrote' if written else 'kept'} {output} ({tag}, {size:.0f} MB) in {took:.0f} s")

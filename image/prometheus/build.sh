@@ -27,7 +27,10 @@ chmod -R u+w "$work"
 	echo ')'
 } >"$work/plugins/plugins.go"
 cd "$work"
-ldflags="-s -w -X github.com/prometheus/common/version.Version=${version#v0.} \
+# Module v0.MNN.P is Prometheus M.NN.P (v0.309.1 is 3.9.1).
+minor=${version#v0.}
+release="$((${minor%%.*} / 100)).$((${minor%%.*} % 100)).${minor#*.}"
+ldflags="-s -w -X github.com/prometheus/common/version.Version=$release \
  -X github.com/prometheus/common/version.Revision=$version \
  -X github.com/prometheus/common/version.Branch=scalelab \
  -X github.com/prometheus/common/version.BuildUser=scalelab"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import signal
 import subprocess
 import tarfile
 from dataclasses import dataclass
@@ -59,4 +61,17 @@ class Rootfs:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # unshare --fork blocks SIGTERM in itself: signal the whole group instead.
+            start_new_session=True,
         )
+
+    @staticmethod
+    def stop(process: subprocess.Popen[str]) -> str:
+        """Stop a popen()ed command (SIGTERM, then SIGKILL) and return its output."""
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            return process.communicate(timeout=60)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            return process.communicate()[0]
