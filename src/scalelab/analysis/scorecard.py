@@ -70,6 +70,7 @@ def ceiling(spec: dict[str, Any]) -> float:
 
 def violation_seconds(intended_ns: np.ndarray, latency_s: np.ndarray, limit: float) -> float:
     """Seconds (1 s bins by intended send time) whose p95 latency is above `limit`."""
+    intended_ns, latency_s = np.asarray(intended_ns), np.asarray(latency_s)
     if intended_ns.size == 0:
         return 0.0
     bins = (intended_ns - intended_ns.min()) // 1_000_000_000

@@ -50,5 +50,10 @@ class LocalWorkers:
         while len(self.live) > n:
             self.platform.stop_component(self.live.pop(), timeout=STOP_TIMEOUT_S)
 
+    def lost(self, name: str) -> None:
+        """A worker died (a kill-worker fault): it no longer counts; its name is not reused."""
+        if name in self.live:
+            self.live.remove(name)
+
     def stop_all(self) -> None:
         self.scale_to(0)

@@ -31,6 +31,35 @@ def autoscale_summary(
         "replica_seconds": round(replica_seconds(timeline), 3),
         "max_replicas": max((n for _, n in timeline), default=0),
         "rescale_seconds": [round(s, 3) for s in durations],
+        "reaction_s": reaction_seconds(decisions),
         "first_scale_up_s": next((d.elapsed_s for d in rescales if d.action == "scale-up"), None),
         "timeline": [{"t": round(t, 3), "replicas": n} for t, n in timeline],
+    }
+
+
+def reaction_seconds(decisions: list[Decision]) -> list[float]:
+    """Per completed scale-up: from the first decision that wanted more replicas than
+    were running (held or not) to the rescale's completion."""
+    out: list[float] = []
+    first_want: int | None = None
+    for d in decisions:
+        if first_want is None and d.target > d.current:
+            first_want = d.time_ns
+        if d.action == "scale-up" and d.completed_ns is not None and first_want is not None:
+            out.append(round((d.completed_ns - first_want) / 1e9, 3))
+        if d.rescale:
+            first_want = None
+    return out
+
+
+def run_figures(
+    scaler: dict[str, object], slo_violation_s: float, duplicates: int
+) -> dict[str, object]:
+    """The summary.json block `autoscaler`: the autoscaler's own figures plus the run's
+    SLO-violation seconds and the duplicates per rescale (at-least-once redelivery)."""
+    rescales = int(scaler.get("rescales", 0))  # type: ignore[call-overload]
+    return {
+        **scaler,
+        "slo_violation_s": slo_violation_s,
+        "duplicates_per_rescale": round(duplicates / rescales, 3) if rescales else None,
     }

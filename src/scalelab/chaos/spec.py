@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from scalelab.spec.section import Section
+from scalelab.spec.types import Duration, LoadOffset
 
 DAY = 86_400.0
 ChaosKind = Literal[
@@ -31,8 +32,10 @@ class ChaosFault(Section):
         "'-bandwidth': through the TCP proxy between the components and the broker; "
         "'fail-output': the output topic refuses results (delivery errors)."
     )
-    at: float = Field(ge=0, le=DAY, description="Seconds after the load starts.")
-    duration: float = Field(10.0, gt=0, le=DAY, description="How long the fault lasts (s).")
+    at: LoadOffset = Field(description="Seconds after the load starts.")
+    duration: Annotated[float, Duration(maximum=DAY)] = Field(
+        10.0, description="How long the fault lasts (s)."
+    )
     worker: int = Field(0, ge=0, le=255, description="pause-worker: index of the live worker.")
     cpus: int = Field(1, ge=1, le=256, description="cpu-stress: busy-loop processes.")
     delay_ms: float = Field(100.0, ge=0, le=60_000, description="network-delay: one way.")

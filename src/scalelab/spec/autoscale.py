@@ -8,20 +8,23 @@ so the autoscaler package and the spec share it without importing the whole spec
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from scalelab.spec.section import Section
+from scalelab.spec.types import Duration
 
 POLICIES = ("hpa", "ds2", "transscale", "threshold", "schedule")
 DAY = 86_400.0
+Span = Annotated[float, Duration(maximum=DAY)]  # seconds or "15s"
+SpanOrZero = Annotated[float, Duration(maximum=DAY, allow_zero=True)]
 
 
 class ScaleStep(Section):
     """A fixed change of the schedule policy: `replicas` from `at` seconds into the load."""
 
-    at: float = Field(ge=0, le=DAY, description="Seconds after the autoscaler starts.")
+    at: SpanOrZero = Field(description="Seconds after the autoscaler starts.")
     replicas: int = Field(ge=0, le=256, description="Replicas from then on.")
 
 
@@ -37,31 +40,27 @@ class AutoscalerSpec(Section):
     )
     min: int = Field(1, ge=0, le=256, description="Fewest replicas.")
     max: int = Field(4, ge=1, le=256, description="Most replicas.")
-    interval: float = Field(5.0, gt=0, le=3600, description="Seconds between decisions.")
-    cooldown: float = Field(
-        10.0, ge=0, le=DAY, description="Seconds after a rescale completes before the next."
+    interval: Span = Field(5.0, description="Seconds between decisions.")
+    cooldown: SpanOrZero = Field(
+        10.0, description="Seconds after a rescale completes before the next."
     )
-    window: float = Field(
-        15.0, gt=0, le=3600, description="Range of the Prometheus rate() the inputs use."
-    )
+    window: Span = Field(15.0, description="Range of the Prometheus rate() the inputs use.")
     target_utilisation: float = Field(
         0.7, gt=0, le=1, description="CPU (hpa) or busy-time (ds2, transscale) target."
     )
     tolerance: float = Field(
         0.1, ge=0, lt=1, description="hpa: a usage ratio within 1 ± tolerance changes nothing."
     )
-    stabilisation_up: float = Field(
-        0.0, ge=0, le=DAY, description="hpa/ds2: scale up to the least wanted in this window."
+    stabilisation_up: SpanOrZero = Field(
+        0.0, description="hpa/ds2: scale up to the least wanted in this window."
     )
-    stabilisation_down: float = Field(
-        60.0, ge=0, le=DAY, description="Scale down only to the most wanted in this window."
+    stabilisation_down: SpanOrZero = Field(
+        60.0, description="Scale down only to the most wanted in this window."
     )
     cpu_per_worker: float = Field(
         1.0, gt=0, le=256, description="hpa: the CPU request a worker's usage is measured against."
     )
-    catch_up: float = Field(
-        30.0, gt=0, le=DAY, description="ds2: seconds in which the lag must be worked off."
-    )
+    catch_up: Span = Field(30.0, description="ds2: seconds in which the lag must be worked off.")
     backpressure: float = Field(
         0.5, gt=0, le=1, description="transscale: busy fraction counted as back-pressure."
     )
