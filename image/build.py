@@ -13,6 +13,7 @@ standard library of Python 3.11.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
 import glob
 import gzip
@@ -372,7 +373,7 @@ def build_prometheus() -> Path:
         log(f"prometheus: up to date ({binary.name})")
         return binary
     log("prometheus: building from its Go module (several minutes the first time)")
-    run([str(recipe / "build.sh"), str(binary), str(BUILD / "prometheus-src")])
+    run([str(recipe / "build.sh"), str(binary), str(CACHE / "prometheus-src")])
     return binary
 
 
@@ -547,14 +548,8 @@ def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 # --- the build -----------------------------------------------------------------------------
 
 
-def build(output: Path) -> Path:
-    if os.geteuid() != 0:
-        raise ImageError("building the image needs root (debootstrap, chroot): run it with sudo")
-    spec = tomllib.loads(DEFINITION.read_text())
-    tag = f"{spec['image']['repository']}:{version()}"
-    started = time.monotonic()
-    CACHE.mkdir(parents=True, exist_ok=True)
-    prometheus = build_prometheus()
+def python_layers(spec: dict) -> list[Layer]:
+    """Layers 1 to 3: the Debian rootfs, the venv with the dependencies, scalelab."""
     rootfs = base_layer(spec)
     base_key = rootfs.name.removeprefix("rootfs-")
     base = write_layer(
@@ -580,6 +575,21 @@ def build(output: Path) -> Path:
         f"scalelab {version()} into the venv; models {', '.join(py['models'])}",
         lambda tar: add_tree(tar, app_root, [p for p in paths if (app_root / p).exists()]),
     )
+    return [base, deps, app]
+
+
+def build(output: Path) -> Path:
+    if os.geteuid() != 0:
+        raise ImageError("building the image needs root (debootstrap, chroot): run it with sudo")
+    spec = tomllib.loads(DEFINITION.read_text())
+    tag = f"{spec['image']['repository']}:{version()}"
+    started = time.monotonic()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # Go compiles while debootstrap and pip mostly wait on the network.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        prometheus_job = pool.submit(build_prometheus)
+        layers = python_layers(spec)
+        prometheus = prometheus_job.result()
     pairs = file_sources(spec, prometheus)
     files_key = digest(
         "files", [(str(s), t, s.stat().st_size, s.stat().st_mtime_ns) for s, t in pairs]
@@ -588,17 +598,25 @@ def build(output: Path) -> Path:
         "files", files_key, "prometheus, kafka/lib, flink jars", lambda tar: add_files(tar, pairs)
     )
     output.parent.mkdir(parents=True, exist_ok=True)
-    written = write_archive(spec, [base, deps, app, files], tag, output)
+    written = write_archive(spec, [*layers, files], tag, output)
     took = time.monotonic() - started
     size = output.stat().st_size / 1e6
     log(f"{'wrote' if written else 'kept'} {output} ({tag}, {size:.0f} MB) in {took:.0f} s")
     return output
 
 
+def set_cache(path: Path) -> None:
+    global CACHE
+    CACHE = path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--cache", type=Path, help=f"where layers are cached (default: {CACHE})")
     args = parser.parse_args()
+    if args.cache:
+        set_cache(args.cache.resolve())
     try:
         build(args.output.resolve())
     except ImageError as error:
