@@ -6,7 +6,6 @@ cells.parquet, capacity.parquet), so a notebook can redraw any chart.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,8 @@ from scalelab.sweep.state import read_sweep
 from scalelab.sweep.stats import METHOD
 
 REPORT_FILE = "report.html"
+CHARTS_DIR = "charts"
+"""The charts as PNG files too (the report embeds them), for papers and READMEs."""
 CELL_FIGURES = (
     ("offered_rate", "offered msg/s", 2, 1.0),
     ("throughput", "completed msg/s", 2, 1.0),
@@ -34,18 +35,17 @@ def write_report(sweep_dir: Path) -> Path:
     capacity = _read(sweep_dir / "capacity.parquet")
     params = list(data.get("vary") or {})
     slo = _slo(runs)
-    with tempfile.TemporaryDirectory() as scratch:
-        figures = _charts(cells, capacity, params, slo, Path(scratch))
-        body = "\n".join(
-            [
-                f"<h1>Sweep {esc(data.get('id'))}</h1>",
-                pairs_table(_header(data, runs)),
-                section("Charts", *figures),
-                section("Capacity", *_capacity(capacity, data)) if not capacity.empty else "",
-                section("Cells: mean [95 % interval]", *_cells(cells, params)),
-                section("Runs", _runs(runs, params)),
-            ]
-        )
+    figures = _charts(cells, capacity, params, slo, sweep_dir / CHARTS_DIR)
+    body = "\n".join(
+        [
+            f"<h1>Sweep {esc(data.get('id'))}</h1>",
+            pairs_table(_header(data, runs)),
+            section("Charts", *figures),
+            section("Capacity", *_capacity(capacity, data)) if not capacity.empty else "",
+            section("Cells: mean [95 % interval]", *_cells(cells, params)),
+            section("Runs", _runs(runs, params)),
+        ]
+    )
     path = sweep_dir / REPORT_FILE
     path.write_text(page(f"sweep {data.get('id')}", body))
     return path
