@@ -115,3 +115,34 @@ def test_bad_job_is_refused_before_load(tmp_path: Path, job: dict[str, object], 
     assert not (run_dir / "producer.json").exists()  # the producer never started
     assert "load" not in [phase["name"] for phase in record["phases"]]
     assert recorded_pids() == []
+
+
+def test_join_rescaled_with_a_savepoint_loses_nothing(tmp_path: Path) -> None:
+    """Scalehub's join on two sensor topics, rescaled 1 → 2 by stop-with-savepoint and
+    resubmission: window state moves with the savepoint, every record leaves an output."""
+    spec = write_spec(
+        tmp_path,
+        """\
+workload:
+  kind: flink
+  job: join
+  parallelism: 1
+  checkpoint_interval: 1s
+  rescale: savepoint
+  schedule: [{at: 12s, parallelism: 2}]
+  join: {window: 1s, lateness: 500ms, fibonacci: 15, keys: 10}
+""",
+    )
+    run_dir, record = run_flink(spec)
+    assert record["status"] == "succeeded", record.get("errors")
+    accounting = summary(run_dir)["accounting"]
+    assert accounting["ok"] and accounting["produced"] == 150, accounting  # type: ignore[index]
+    flink = record["results"]["flink"]
+    assert len(flink["job_ids"]) == 2  # the job was resubmitted from its savepoint
+    (change,) = flink["rescales"]
+    assert change["mode"] == "savepoint" and change["effective_ns"] > change["requested_ns"]
+    topics = set(pq.read_table(run_dir / "qos.parquet").column("source").to_pylist())
+    assert topics == {"sensors"}
+    pause = summary(run_dir)["flink"]["rescales"][0]["pause_s"]  # type: ignore[index]
+    assert pause is not None and pause > 0
+    assert recorded_pids() == []
