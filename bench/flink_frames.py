@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 from rich.console import Console
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, isolated, machine, table, verdict  # noqa: E402
-from scalelab.load.codec import decode_frame  # noqa: E402
-from scalelab.load.sources import make_source  # noqa: E402
-from scalelab.run.experiment import Experiment  # noqa: E402
-from scalelab.run.runner import analyse, export_metrics  # noqa: E402
-from scalelab.run.session import Interrupts, RunSession  # noqa: E402
-from scalelab.spec.loader import load_spec  # noqa: E402
+from _common import ROOT, isolated, machine, table, verdict
+from scalelab.load.codec import decode_frame
+from scalelab.load.sources import make_source
+from scalelab.run.experiment import Experiment
+from scalelab.run.runner import analyse, export_metrics
+from scalelab.run.session import Interrupts, RunSession
+from scalelab.spec.loader import load_spec
 
 EXAMPLE = ROOT / "examples" / "flink-frames.yaml"
 
