@@ -68,8 +68,32 @@ def test_yolo_field_errors_keep_their_path_and_line(tmp_path: Path) -> None:
             "workload.job.jar: no such file",
         ),
         ("workload:\n  kind: flink\n  workers: 2\n", "workload.workers: unknown key"),
+        (
+            "workload:\n  kind: flink\n  strategy: {kind: linear, every: 10s, max: 4}\n",
+            "workload.strategy.max: exceeds the task slots",
+        ),
+        (
+            "workload:\n  kind: flink\n  strategy: {kind: linear, every: 10s, max: 2}\n"
+            "  schedule: [{at: 5s, parallelism: 2}]\n",
+            "workload.strategy: give a schedule or a strategy, not both",
+        ),
     ],
 )
 def test_flink_mistakes_are_named(tmp_path: Path, body: str, expected: str) -> None:
     found = problems(tmp_path, body)
     assert any(expected in line for line in found), found
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        ({"kind": "linear", "every": 20, "max": 4}, [(20, 2), (40, 3), (60, 4)]),
+        ({"kind": "exponential", "every": 20, "max": 8}, [(20, 2), (40, 4), (60, 8)]),
+        ({"kind": "block", "every": 10, "max": 3, "hold": 2}, [(20, 2), (40, 3)]),
+        ({"kind": "linear", "every": 50, "max": 4}, [(50, 2)]),  # none at the load's end
+    ],
+)
+def test_step_strategies_give_their_schedule(strategy: dict[str, object], expected: list) -> None:
+    workload = FlinkWorkload.model_validate({"kind": "flink", "strategy": strategy})
+    steps = workload.planned_steps(100)
+    assert [(step.at, step.parallelism) for step in steps] == expected

@@ -90,8 +90,8 @@ class Experiment:
         self.members = kafka_ops.GroupWatch(self.admin, self.group)
         self.flink: FlinkJob | None = None
         wl = self.spec.workload
-        steps = wl.schedule if isinstance(wl, FlinkWorkload) else []
-        self.pending_steps = sorted(steps, key=lambda step: step.at)
+        duration = self.spec.load.duration
+        self.pending_steps = wl.planned_steps(duration) if isinstance(wl, FlinkWorkload) else []
         self.join = isinstance(wl, FlinkWorkload) and wl.job == "join"
         self.inputs = [self.spec.broker.input_topic]  # the join reads a second stream
         if isinstance(wl, FlinkWorkload) and self.join:

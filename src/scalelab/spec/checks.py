@@ -107,6 +107,8 @@ def check_flink_parallelism(spec: ExperimentSpec) -> list[SpecProblem]:
     asked += [
         (f"workload.schedule.{i}.parallelism", s.parallelism) for i, s in enumerate(wl.schedule)
     ]
+    if wl.strategy is not None:
+        asked.append(("workload.strategy.max", wl.strategy.max))
     problems = []
     for path, value in asked:
         if value > wl.slots:
@@ -123,6 +125,8 @@ def check_flink_parallelism(spec: ExperimentSpec) -> list[SpecProblem]:
                     path, f"exceeds workload.max_parallelism ({wl.max_parallelism})", value=value
                 )
             )
+    if wl.strategy is not None and wl.schedule:
+        problems.append(SpecProblem("workload.strategy", "give a schedule or a strategy, not both"))
     for index, step in enumerate(wl.schedule):
         if step.at >= spec.load.duration:
             problems.append(

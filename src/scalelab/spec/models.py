@@ -154,6 +154,34 @@ class ParallelismStep(Section):
     parallelism: int = Field(ge=1, le=1024, description="The job's parallelism from then on.")
 
 
+class StepStrategy(Section):
+    """Scalehub's step strategies: the parallelism changes every `every` seconds of the load,
+    from `workload.parallelism` up to `max`. linear: + `step`; exponential: × `factor`;
+    block: + `step`, each level held for `hold` intervals."""
+
+    kind: Literal["linear", "exponential", "block"] = Field(description="How each step grows.")
+    every: Annotated[float, Duration(maximum=DAY)] = Field(description="Time between steps.")
+    max: int = Field(ge=1, le=1024, description="Highest parallelism; the steps stop there.")
+    step: int = Field(1, ge=1, le=1024, description="linear, block: parallelism added.")
+    factor: int = Field(2, ge=2, le=16, description="exponential: parallelism multiplied.")
+    hold: int = Field(2, ge=1, le=100, description="block: intervals each level is held.")
+
+    def steps(self, start: int, duration: float) -> list[ParallelismStep]:
+        """The schedule this strategy gives within a load of `duration` seconds."""
+        out, level, interval = [], start, 1
+        while interval * self.every < duration and level < self.max:
+            if self.kind == "exponential":
+                level = min(self.max, level * self.factor)
+            elif self.kind == "linear" or interval % self.hold == 0:
+                level = min(self.max, level + self.step)
+            else:
+                interval += 1
+                continue
+            out.append(ParallelismStep(at=interval * self.every, parallelism=level))
+            interval += 1
+        return out
+
+
 class FlinkWorkload(Section):
     kind: Literal["flink"] = Field(description="A Flink job on a Flink cluster scalelab starts.")
     job: Literal["frames", "join"] | FlinkJar = Field(
@@ -189,7 +217,10 @@ class FlinkWorkload(Section):
         30, description="Adaptive scheduler: shortest time between two rescales (Flink: 30 s)."
     )
     schedule: list[ParallelismStep] = Field(
-        default_factory=list, description="Parallelism changes during the load (step strategy)."
+        default_factory=list, description="Parallelism changes during the load, by hand."
+    )
+    strategy: StepStrategy | None = Field(
+        None, description="Parallelism changes from a Scalehub step strategy (not with schedule)."
     )
     work: FramesWork = Field(default_factory=FramesWork, description="The `frames` job's work.")
     join: JoinWork = Field(default_factory=JoinWork, description="The `join` job's settings.")
@@ -200,6 +231,12 @@ class FlinkWorkload(Section):
     @property
     def slots(self) -> int:
         return self.taskmanagers * self.slots_per_taskmanager
+
+    def planned_steps(self, duration: float) -> list[ParallelismStep]:
+        """The parallelism changes of a load of `duration` s: the strategy's, or the schedule."""
+        if self.strategy is not None:
+            return self.strategy.steps(self.parallelism, duration)
+        return sorted(self.schedule, key=lambda step: step.at)
 
 
 def _workload_kind(value: Any) -> str:
