@@ -67,9 +67,8 @@ def test_ds2_scales_up_when_arrival_exceeds_what_the_workers_can_do() -> None:
 
 def test_ds2_counts_the_lag_to_catch_up() -> None:
     ds2 = make_policy(spec(policy="ds2", target_utilisation=1.0, catch_up=10))
-    base = dict(arrival_rate=10, processed_rate=10, busy=(0.5, 0.5))
-    idle = ds2.decide(Signals(0, 2, lag=0, **base)).replicas
-    behind = ds2.decide(Signals(5, 2, lag=400, **base)).replicas
+    idle = ds2.decide(Signals(0, 2, 10, 10, lag=0, busy=(0.5, 0.5))).replicas
+    behind = ds2.decide(Signals(5, 2, 10, 10, lag=400, busy=(0.5, 0.5))).replicas
     assert behind > idle
 
 
@@ -185,3 +184,36 @@ def test_controller_holds_while_a_rescale_is_not_complete() -> None:
     ctl.decide(Signals(0, 1, lag=100))
     assert ctl.follow(1) is None  # the group still shows one member
     assert ctl.decide(Signals(5, 2, lag=100)).action == "held"
+
+
+def test_reaction_runs_from_the_first_wish_to_the_completed_rescale() -> None:
+    """Held wishes count: a scale-up wanted at t=0, held by the cooldown, done at t=12."""
+    from scalelab.autoscale.decisions import Decision
+    from scalelab.autoscale.summary import reaction_seconds, replica_seconds
+
+    s = 1_000_000_000
+
+    def row(t: int, cur: int, target: int, action: str, done: int | None = None) -> Decision:
+        return Decision(
+            t * s,
+            t,
+            "x",
+            "{}",
+            cur,
+            target,
+            target,
+            action,
+            "",
+            t * s,
+            t * s,
+            None if done is None else done * s,
+        )
+
+    rows = [
+        row(0, 1, 1, "none"),
+        row(5, 1, 2, "held"),
+        row(10, 1, 2, "scale-up", done=12),
+        row(15, 2, 2, "none"),
+    ]
+    assert reaction_seconds(rows) == [7.0]
+    assert replica_seconds([(0, 1), (10, 2), (20, 2)]) == 30

@@ -34,7 +34,13 @@ def make_run(
     intended = [s * 1_000_000_000 + i * 100_000_000 for s in range(60) for i in range(10)]
     latency = [3.0 if t // 1_000_000_000 < slow_seconds else 0.1 for t in intended]
     pq.write_table(
-        pa.table({"intended_ns": pa.array(intended, pa.int64()), "latency_s": latency}),
+        pa.table(
+            {
+                "id": [f"{name}:{i}" for i in range(len(intended))],
+                "intended_ns": pa.array(intended, pa.int64()),
+                "latency_s": latency,
+            }
+        ),
         run / "qos.parquet",
     )
     (run / "autoscaler.json").write_text(
@@ -57,6 +63,7 @@ def test_the_policy_that_meets_the_slo_with_least_resources_ranks_first(tmp_path
     assert [s.rank for s in card.scores] == [1, 2, 3]
     assert card.scores[0].slo_violation_s == 3 and card.scores[-1].slo_violation_s == 20
     assert card.same_load
+    assert all(s.processed == 600 for s in card.scores)
 
 
 def test_a_different_load_is_flagged(tmp_path: Path) -> None:

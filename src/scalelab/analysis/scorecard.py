@@ -34,7 +34,7 @@ class Score:
     energy_j: float | None
     rescales: int
     reaction_s: float | None
-    processed: int
+    processed: int  # distinct messages completed (duplicates counted once)
     rank: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,20 +81,20 @@ def violation_seconds(intended_ns: np.ndarray, latency_s: np.ndarray, limit: flo
     return float(bad)
 
 
-def _qos(run: Path) -> tuple[np.ndarray, np.ndarray]:
+def _qos(run: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """Intended times and latencies of each message's first completion, and how many."""
     try:
-        table = pq.read_table(run / "qos.parquet", columns=["intended_ns", "latency_s"])
-    except (OSError, ValueError):
-        return np.zeros(0, np.int64), np.zeros(0)
-    return (
-        table.column("intended_ns").to_numpy(zero_copy_only=False),
-        table.column("latency_s").to_numpy(zero_copy_only=False),
-    )
+        table = pq.read_table(run / "qos.parquet", columns=["id", "intended_ns", "latency_s"])
+    except (OSError, ValueError, KeyError):
+        return np.zeros(0, np.int64), np.zeros(0), 0
+    _, first = np.unique(table.column("id").to_numpy(zero_copy_only=False), return_index=True)
+    intended = table.column("intended_ns").to_numpy(zero_copy_only=False)[first]
+    return intended, table.column("latency_s").to_numpy(zero_copy_only=False)[first], first.size
 
 
 def score(run: Path) -> Score:
     spec, summary, scaler = _spec(run), _json(run / "summary.json"), _json(run / "autoscaler.json")
-    intended, latency = _qos(run)
+    intended, latency, messages = _qos(run)
     limit = ceiling(spec)
     policy = scaler.get("policy") or (spec.get("autoscaler") or {}).get("policy") or "fixed"
     return Score(
@@ -107,7 +107,7 @@ def score(run: Path) -> Score:
         energy_j=((summary.get("energy") or {}).get("load") or {}).get("joules"),
         rescales=int(scaler.get("rescales", 0)),
         reaction_s=scaler.get("first_scale_up_s"),
-        processed=int(intended.size),
+        processed=messages,
     )
 
 

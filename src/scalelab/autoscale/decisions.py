@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -63,5 +64,6 @@ def write_decisions(path: Path, rows: list[Decision]) -> None:
     tmp.replace(path)
 
 
-def read_decisions(path: Path) -> list[dict[str, object]]:
-    return pq.read_table(path).to_pylist()
+def read_decisions(path: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+    return rows

@@ -64,13 +64,17 @@ class AutoscalerSpec(Section):
     backpressure: float = Field(
         0.5, gt=0, le=1, description="transscale: busy fraction counted as back-pressure."
     )
-    lag_high: int | None = Field(None, ge=0, description="threshold: scale up above this lag.")
-    lag_low: int | None = Field(None, ge=0, description="threshold: scale down below this lag.")
+    lag_high: int | None = Field(
+        None, ge=0, le=10**12, description="threshold: scale up above this lag."
+    )
+    lag_low: int | None = Field(
+        None, ge=0, le=10**12, description="threshold: scale down below this lag."
+    )
     latency_high: float | None = Field(
-        None, gt=0, description="threshold: scale up above this p95 latency (s)."
+        None, gt=0, le=DAY, description="threshold: scale up above this p95 latency (s)."
     )
     latency_low: float | None = Field(
-        None, gt=0, description="threshold: scale down below this p95 latency (s)."
+        None, gt=0, le=DAY, description="threshold: scale down below this p95 latency (s)."
     )
     step: int = Field(1, ge=1, le=64, description="threshold: replicas added or removed at once.")
     steps: list[ScaleStep] = Field(
