@@ -58,6 +58,25 @@ def run(argv: list[str], **kwargs: object) -> None:
         raise ImageError(f"{' '.join(argv[:6])} ... exited {result.returncode}")
 
 
+KEPT: set[str] = set()
+CACHED = re.compile(r"^(rootfs|deps|scalelab|prometheus|layer-\w+)-([0-9a-f]{16})\b")
+
+
+def keep(key: str) -> str:
+    """Mark a cache key as used by this build (prune_cache keeps it)."""
+    KEPT.add(key)
+    return key
+
+
+def prune_cache() -> None:
+    """Remove cached layers and trees that this build did not use (an older definition,
+    older sources), so the cache does not grow with every change."""
+    for path in CACHE.iterdir():
+        match = CACHED.match(path.name)
+        if match and match.group(2) not in KEPT:
+            remove(path)
+
+
 def digest(*parts: object) -> str:
     """A short stable hash of JSON-able parts, to key cached layers."""
     text = json.dumps([RECIPE, *parts], sort_keys=True, default=str)
@@ -150,7 +169,7 @@ def base_layer(spec: dict) -> Path:
     base, image = spec["base"], spec["image"]
     mirror = apt_mirror(base["suite"])
     key = digest("base", base, image["user"], image["uid"], image["gid"], mirror)
-    rootfs = CACHE / f"rootfs-{key}"
+    rootfs = CACHE / f"rootfs-{keep(key)}"
     if (rootfs / ".complete").exists():
         log(f"layer base: up to date ({rootfs.name})")
         return rootfs
@@ -230,7 +249,7 @@ def python_deps(spec: dict, rootfs: Path, base_key: str) -> tuple[Path, str]:
     py = spec["python"]
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     key = digest("deps", base_key, py["venv"], py["prune"], deps)
-    work = CACHE / f"deps-{key}"
+    work = CACHE / f"deps-{keep(key)}"
     if (work / ".complete").exists():
         log(f"layer deps: up to date ({work.name})")
         return work, key
@@ -269,7 +288,7 @@ def python_app(spec: dict, deps_root: Path, deps_key: str) -> tuple[Path, str]:
     py = spec["python"]
     sources = [tree_digest(REPO / "src"), file_sha256(REPO / "pyproject.toml")]
     key = digest("scalelab", deps_key, py, sources)
-    upper = CACHE / f"scalelab-{key}"
+    upper = CACHE / f"scalelab-{keep(key)}"
     if (upper / ".complete").exists():
         log(f"layer scalelab: up to date ({upper.name})")
         return upper, key
@@ -368,12 +387,14 @@ def build_prometheus() -> Path:
     its pin or plugin list changed."""
     recipe = HERE / "prometheus"
     key = digest("prometheus", tree_digest(recipe))
-    binary = CACHE / f"prometheus-{key}"
+    binary = CACHE / f"prometheus-{keep(key)}"
     if binary.exists():
         log(f"prometheus: up to date ({binary.name})")
         return binary
     log("prometheus: building from its Go module (several minutes the first time)")
-    run([str(recipe / "build.sh"), str(binary), str(CACHE / "prometheus-src")])
+    source = CACHE / "prometheus-src"
+    run([str(recipe / "build.sh"), str(binary), str(source)])
+    shutil.rmtree(source, ignore_errors=True)
     return binary
 
 
@@ -407,7 +428,7 @@ def write_layer(
     name: str, key: str, comment: str, fill: Callable[[tarfile.TarFile], None]
 ) -> Layer:
     """The cached layer `name-key.tar.gz`, written by fill(tar) when missing."""
-    path = CACHE / f"layer-{name}-{key}.tar.gz"
+    path = CACHE / f"layer-{name}-{keep(key)}.tar.gz"
     if path.exists() and path.with_suffix(".json").exists():
         return Layer(path)
     log(f"layer {name}: writing {path.name}")
@@ -599,6 +620,7 @@ def build(output: Path) -> Path:
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     written = write_archive(spec, [*layers, files], tag, output)
+    prune_cache()
     took = time.monotonic() - started
     size = output.stat().st_size / 1e6
     log(f"{'wrote' if written else 'kept'} {output} ({tag}, {size:.0f} MB) in {took:.0f} s")
