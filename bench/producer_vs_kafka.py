@@ -285,7 +285,7 @@ def diagnose(stack: LocalStack, base: ExperimentSpec, source_spec: dict, n: int)
         config = load_producer_config(stack.bootstrap) if load_config else None
         if config is None:
             config = {**producer_config(stack.bootstrap), "queue.buffering.max.messages": 10**6}
-        producer = Producer(config)
+        producer = Producer({**config, "log_level": 0})  # quiet once the stack is gone
         producer.produce(topic, b"warm")
         producer.flush(30)
         started, cpu0 = time.perf_counter(), time.process_time()
@@ -301,7 +301,7 @@ def diagnose(stack: LocalStack, base: ExperimentSpec, source_spec: dict, n: int)
     print(table(headers, rows))
     topic = "bench.pvk.diag.profile"
     fresh_topic(stack, base, topic)
-    producer = Producer(load_producer_config(stack.bootstrap))
+    producer = Producer({**load_producer_config(stack.bootstrap), "log_level": 0})
     profiler = cProfile.Profile()
     profiler.enable()
     _send_loop(producer, topic, source, n)
