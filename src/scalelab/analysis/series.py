@@ -40,11 +40,14 @@ def run_grid(run: Run) -> Grid | None:
 
 
 def own_metrics(run: Run) -> pd.DataFrame:
-    """The run's own series: rows labelled with another run id are left out."""
+    """The run's own series: rows labelled with another run id are left out, except those
+    of the stack `scalelab up` started when the run used it (its broker and host)."""
     metrics = run.metrics
     if metrics.empty or "run_id" not in metrics or metrics["run_id"].isna().all():
         return metrics
-    return metrics[metrics["run_id"].isna() | (metrics["run_id"] == run.id)]
+    stack = ((run.record.get("results") or {}).get("stack") or {}).get("run_id")
+    ids = {run.id, *([stack] if stack else [])}
+    return metrics[metrics["run_id"].isna() | metrics["run_id"].isin(ids)]
 
 
 def key_series(run: Run, grid: Grid, metrics: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Histogram
 
+from scalelab.analysis.qos_schema import QOS_SCHEMA
 from scalelab.components import common
 from scalelab.components.worker import consumer_config
 from scalelab.spec.loader import load_resolved
@@ -47,31 +48,6 @@ STAGE = Histogram(
 )
 RECORDS = Counter("scalelab_tracker_records_total", "Output records seen", ["worker"])
 
-QOS_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("run_id", pa.string()),
-        ("seq", pa.int64()),
-        ("source", pa.string()),
-        ("worker", pa.string()),
-        ("model", pa.string()),
-        ("batch_size", pa.int32()),
-        ("partition", pa.int32()),
-        ("offset", pa.int64()),
-        ("intended_ns", pa.int64()),
-        ("sent_ns", pa.int64()),
-        ("consume_ns", pa.int64()),
-        ("done_ns", pa.int64()),
-        ("tracked_ns", pa.int64()),
-        ("queue_s", pa.float64()),
-        ("decode_s", pa.float64()),
-        ("preprocess_s", pa.float64()),
-        ("inference_s", pa.float64()),
-        ("postprocess_s", pa.float64()),
-        ("latency_s", pa.float64()),
-        ("detections", pa.int32()),
-    ]
-)
 FLUSH_ROWS = 2000
 FLUSH_SECONDS = 2.0
 DRAIN_TIMEOUT_S = 60.0

@@ -96,7 +96,7 @@ def export_window(
     ``compress`` asks for gzip answers: worth it over a slow link, a loss on
     loopback where it triples the cost of each answer. ``transport`` replaces
     the network (tests pass an ``httpx.MockTransport``). ``matchers`` (label →
-    value) restrict discovery to the series carrying them, e.g. a run's
+    regex, matched whole) restrict discovery to the series carrying them, e.g. a run's
     ``run_id``, so series an earlier run left in the same Prometheus stay out.
 
     ``scrape_interval`` is the spacing of scrapes that holes are measured
@@ -173,7 +173,7 @@ def _discover(
 ) -> list[MetricQuery]:
     """A query ``{__name__="<name>"}`` for every metric name with data in the window."""
     params = {"start": epoch_text(window.start), "end": epoch_text(window.end)}
-    extra = "".join(f",{label}={json.dumps(value)}" for label, value in sorted(matchers.items()))
+    extra = "".join(f",{label}=~{json.dumps(value)}" for label, value in sorted(matchers.items()))
     if extra:
         params["match[]"] = "{" + extra[1:] + "}"
     try:

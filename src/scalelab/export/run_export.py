@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -112,8 +113,13 @@ def export_with_progress(
 
 def run_matchers(spec: ExperimentSpec, record: RunRecord) -> dict[str, str] | None:
     """Locally every target of a run carries its `run_id`; export only those series, not
-    the flat leftovers of earlier runs that the kept Prometheus data still holds."""
-    return {"run_id": record.id} if spec.platform.kind == "local" else None
+    the flat leftovers of earlier runs that the kept Prometheus data still holds. A run
+    that used the stack `scalelab up` started also takes that stack's series (a regex)."""
+    if spec.platform.kind != "local":
+        return None
+    stack = (record.results.get("stack") or {}).get("run_id")
+    ids = [record.id, *([stack] if stack else [])]
+    return {"run_id": "|".join(re.escape(run_id) for run_id in ids)}
 
 
 def export_run(
