@@ -77,6 +77,7 @@ def test_a_network_delay_raises_latency_inside_its_window_only(
         run_schedule(chaos, 32)
         feeder.stop()
         chaos.close()
+        assert feeder.unflushed == 0
         assert wait_until(
             lambda: len(set(output_keys(bootstrap, topics.output))) >= feeder.sent, 90
         )
@@ -145,6 +146,7 @@ def test_a_paused_worker_is_survived_while_the_autoscaler_runs(
         run_schedule(chaos, 35, scaler.tick)
         feeder.stop()
         chaos.close()
+        assert feeder.unflushed == 0
         wanted = feeder.keys()
         assert wait_until(
             lambda: wanted <= set(output_keys(bootstrap, topics.output)), 150, interval=3
@@ -159,3 +161,40 @@ def test_a_paused_worker_is_survived_while_the_autoscaler_runs(
     assert kinds.count("chaos-pause-worker") == 2
     assert "SIGSTOP" in events[kinds.index("chaos-pause-worker")][1]
     assert read_decisions(tmp_path / "decisions.parquet")
+
+
+def test_a_restarted_broker_is_survived(local_stack: LocalPlatform, tmp_path: Path) -> None:
+    """The broker stops for 8 s under load and starts again on the same data: the worker
+    keeps running and every frame sent before, during (buffered by the producer) and
+    after the restart is processed."""
+    broker, proxy, bootstrap = broker_behind_proxy(tmp_path / "broker", "restarttest")
+    workers: LocalWorkers | None = None
+    try:
+        assert wait_until(lambda: answers(bootstrap), 120), broker.log_tail()
+        topics = create_topics(bootstrap, PARTITIONS)
+        launcher = worker_launcher(bootstrap, topics, tmp_path)
+        workers = LocalWorkers(local_stack, launcher, [], prefix=f"{launcher.run_id}-worker")
+        workers.scale_to(1)
+        assert wait_until(lambda: group_holds(bootstrap, launcher.group, 1), 90)
+        target = Target(stop_broker=lambda: broker.stop(30), start_broker=broker.start)
+        events: list[tuple[str, str]] = []
+        fault = ChaosFault(kind="restart-broker", at=6, duration=8)
+        chaos = ChaosSchedule([fault], target, lambda k, d: events.append((k, d)))
+        feeder = Feeder(bootstrap, topics.input, launcher.run_id, rate=5)
+        feeder.start()
+        run_schedule(chaos, 26)
+        feeder.stop()
+        chaos.close()
+        assert feeder.unflushed == 0
+        wanted = feeder.keys()
+        assert wait_until(
+            lambda: wanted <= set(output_keys(bootstrap, topics.output)), 180, interval=3
+        )
+        local_stack.check_health()  # the worker did not die while the broker was away
+    finally:
+        if workers is not None:
+            workers.stop_all()
+        proxy.close()
+        broker.stop()
+    assert [d.split(":")[0] for _, d in events] == ["begin", "end"]
+    assert chaos.windows[0].end_ns and chaos.windows[0].start_ns

@@ -82,6 +82,7 @@ def test_a_load_step_scales_the_workers_up_and_loses_nothing(
         feeder.rate = 5
         drive(scaler, 10)
         feeder.stop()
+        assert feeder.unflushed == 0
         drain_end = time.monotonic() + 150
         while time.monotonic() < drain_end and scaler.kafka.read()[1] > 0:
             drive(scaler, 2)
