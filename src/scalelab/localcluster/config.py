@@ -225,7 +225,6 @@ def corefile(layout: Layout) -> str:
     }}
     prometheus {L.NODE_IP}:9153
     cache 30
-    loop
     loadbalance
 }}
 """
