@@ -8,7 +8,7 @@ KAFKA_STAMP := kafka/lib/.fetched
 
 .PHONY: setup venv kafka prometheus browser demo test lint unit clean reset
 
-setup: venv kafka prometheus
+setup: venv kafka prometheus flink
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -65,7 +65,7 @@ reset: venv
 	$(BIN)/scalelab reset
 
 clean:
-	rm -rf $(VENV) kafka/lib .scalelab .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) kafka/lib flink/lib flink/target .scalelab .pytest_cache .mypy_cache .ruff_cache
 
 # Subsystem targets (cluster, image, flink, ...) live in mk/*.mk.
 include $(wildcard mk/*.mk)

@@ -23,7 +23,7 @@ from scalelab.errors import SpecError
 from scalelab.load.config import ConstantLoad, StepLoad
 from scalelab.load.source_config import SyntheticSpec
 from scalelab.spec.loader import MAX_SPEC_BYTES, MAX_VALUES, load_spec
-from scalelab.spec.models import ExperimentSpec, spec_json_schema
+from scalelab.spec.models import ExperimentSpec, YoloWorkload, spec_json_schema
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MINIMAL = "name: demo\nload:\n  profile: constant\n  rate: 5\n"
@@ -185,6 +185,8 @@ def _float_fields(model: type[BaseModel], prefix: str) -> list[str]:
             found += _float_fields(ConstantLoad, "load.")
         elif name == "source":
             found += _float_fields(SyntheticSpec, "source.")
+        elif name == "workload":
+            found += _float_fields(YoloWorkload, "workload.")
         elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
             found += _float_fields(annotation, path + ".")
         elif annotation is float or float in _members(annotation):

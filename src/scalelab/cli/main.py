@@ -47,6 +47,7 @@ COMMANDS: dict[str, Lazy] = {
     "export": Lazy("scalelab.cli.export_cmd", "export"),
     "report": Lazy("scalelab.cli.report_cmd", "report"),
     "compare": Lazy("scalelab.cli.compare_cmd", "compare"),
+    "scorecard": Lazy("scalelab.cli.scorecard_cmd", "scorecard"),
     "render": Lazy("scalelab.cli.render_cmd", "render"),
     "sweep": Lazy("scalelab.cli.sweep_cmd", "sweep"),
     "capacity": Lazy("scalelab.cli.sweep_cmd", "capacity"),

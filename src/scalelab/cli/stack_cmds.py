@@ -12,6 +12,8 @@ import typer
 from rich.table import Table
 
 from scalelab.cli.common import SetOption, console, handle_errors
+from scalelab.platform.base import ComponentLaunch
+from scalelab.platform.process import wait_until
 from scalelab.run import stack
 from scalelab.run.session import RunSession
 from scalelab.spec.loader import load_spec
@@ -32,13 +34,33 @@ def up(
         RunSession(parsed, spec, detached=True) as session,
     ):
         endpoints = session.start_stack()
+        page = _start_live_page(session)
         session.keep_running = True
     setup = session.record.window("setup")
     took = (setup[1] - setup[0]).total_seconds() if setup else 0.0
     console.print(f"[green]up[/green] in {took:.1f} s  run {session.id}")
     for name, url in endpoints.to_dict().items():
         console.print(f"  {name:<12} {url}")
+    if page:
+        console.print(f"  {'dashboard':<12} {page}  (follows the runs on this stack)")
     console.print("stop with `scalelab down`")
+
+
+def _start_live_page(session: RunSession) -> str | None:
+    """The live page as one more process of the stack (local platform): `down` stops it.
+
+    It serves the port the platform hands it and writes its address to live.json.
+    """
+    if session.spec.platform.kind != "local":
+        return None
+    args = [str(session.dir)]
+    session.platform.start_component(
+        ComponentLaunch("dashboard", "dashboard", "scalelab.live", args, scrape=False)
+    )
+    live = session.dir / "live.json"
+    if not wait_until(live.is_file, 15, interval=0.1):
+        return None
+    return str(json.loads(live.read_text())["url"])
 
 
 @handle_errors

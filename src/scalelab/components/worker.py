@@ -37,6 +37,7 @@ from scalelab.components.producer import producer_config
 from scalelab.inference.batching import Batcher
 from scalelab.inference.detector import BatchResult, Detector, FrameFailure, FrameResult
 from scalelab.spec.loader import load_resolved
+from scalelab.spec.models import YoloWorkload
 
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 PROCESSED = Counter("scalelab_worker_processed_total", "Frames run through the model")
@@ -320,6 +321,8 @@ def main() -> None:
     stop = common.stop_event()
     common.serve_metrics(args.metrics_port)
     wl = spec.workload
+    if not isinstance(wl, YoloWorkload):
+        raise SystemExit("the YOLO worker needs a `kind: yolo` workload")
     detector = Detector(
         args.model,
         wl.threads,

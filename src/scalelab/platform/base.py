@@ -7,6 +7,7 @@ it up: the local platform as a process, the Kubernetes platform as a pod.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -47,6 +48,13 @@ class Platform(ABC):
     """Bring infrastructure and components up, watch them, collect logs, tear down."""
 
     name: str
+    on_step: Callable[[str], None] | None = None
+    """Told each step of bringing things up (the CLI's live view prints them)."""
+
+    def report(self, text: str) -> None:
+        """A step such as `broker: starting` or `broker: ready in 2.1 s`."""
+        if self.on_step is not None:
+            self.on_step(text)
 
     @abstractmethod
     def start_infrastructure(self) -> Endpoints:

@@ -21,14 +21,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 from rich.console import Console
 
+from scalelab.analysis.scorecard import ceiling, violation_seconds
 from scalelab.analysis.summary import read_qos, summarise
+from scalelab.autoscale.actuator import LocalWorkers
+from scalelab.autoscale.service import Autoscaler, Sources
+from scalelab.autoscale.summary import run_figures
+from scalelab.chaos.injectors import Target
+from scalelab.chaos.local import local_target
+from scalelab.chaos.schedule import ChaosSchedule
 from scalelab.components.producer import START_FILE
 from scalelab.errors import ComponentError, ScalelabError
 from scalelab.platform.base import ComponentLaunch, Endpoints
 from scalelab.platform.local.flink_job import FlinkJob, JobContext, Rescale, flink_figures
 from scalelab.platform.local.flink_rest import FlinkRest
+from scalelab.platform.local.platform import LocalPlatform
 from scalelab.run import kafka_ops
 from scalelab.run.accounting import (
     Accounting,
@@ -68,7 +77,14 @@ class TaskManagerKiller(Protocol):
 
 
 class Experiment:
-    def __init__(self, session: RunSession, endpoints: Endpoints, model: str, console: Console):
+    def __init__(
+        self,
+        session: RunSession,
+        endpoints: Endpoints,
+        model: str,
+        console: Console,
+        view: LiveView | None = None,
+    ):
         self.session = session
         self.spec = session.spec
         self.record = session.record
@@ -76,6 +92,7 @@ class Experiment:
         self.endpoints = endpoints
         self.model = model
         self.console = console
+        self.view = view or LiveView(console, session.spec.load.duration)
         self.seen = Observations()
         self.pending_faults = sorted(self.spec.faults, key=lambda fault: fault.at)
         self.group = f"scalelab-workers-{session.id}"
@@ -89,6 +106,9 @@ class Experiment:
             raise
         self.members = kafka_ops.GroupWatch(self.admin, self.group)
         self.flink: FlinkJob | None = None
+        self.workers = LocalWorkers(self.platform, self._worker_launch, [])
+        self.autoscaler: Autoscaler | None = None
+        self.chaos: ChaosSchedule | None = None
         wl = self.spec.workload
         duration = self.spec.load.duration
         self.pending_steps = wl.planned_steps(duration) if isinstance(wl, FlinkWorkload) else []
@@ -104,6 +124,7 @@ class Experiment:
         outlive the run hold closed shells, not native clients.
         """
         closed = {"offset reader": False, "admin client": False}
+        self._stop_control()  # its own Kafka clients, closed while the broker runs
         try:
             closed["offset reader"] = self.offsets.close()
         finally:
@@ -128,12 +149,16 @@ class Experiment:
 
     def _phases(self) -> None:
         with self.record.phase("deploy", self.session.save):
+            self.view.phase("deploy", "topics, tracker, workers")
             self._deploy()
         start_ns = self._start_producer()
         self._watch_load(start_ns)
         with self.record.phase("cooldown", self.session.save):
+            self.view.phase("drain", "until the consumer lag is 0")
             self._drain(start_ns)
+            self.view.phase("stop", "workers finish their batch, the tracker reads to the end")
             self._stop_data_plane()
+        self.view.phase("accounting", "produced = processed + dead-lettered + queued")
         self._finish()
 
     def _blame_dead_component(self, error: kafka_ops.BrokerError) -> None:
@@ -147,17 +172,81 @@ class Experiment:
     def _deploy(self) -> None:
         broker = self.spec.broker
         kafka_ops.create_topics(self.admin, broker, broker.partitions, self.inputs[1:])
+        self.view.step(f"topics: {broker.partitions} partitions")
         self._commit_start_offsets()
         self.platform.start_component(self._launch("tracker", "tracker", "tracker"))
         if isinstance(self.spec.workload, FlinkWorkload):
             self._submit_flink_job(self.spec.workload)
         else:
-            for index in range(self.spec.workload.workers):
-                name = f"worker-{index}"
-                extra = ["--name", name, "--model", self.model]
-                self.platform.start_component(self._launch(name, "worker", "worker", extra))
-            self._wait_group_ready(self.spec.workload.workers)
+            self.workers.scale_to(self._initial_workers())
+            self._wait_group_ready(self.workers.current())
         self.platform.wait_scraped(60)
+
+    def _worker_launch(self, name: str) -> ComponentLaunch:
+        """Every worker, first or added by the autoscaler, is launched the same way; names
+        only grow (worker-0, worker-1, ...), never reused."""
+        return self._launch(name, "worker", "worker", ["--name", name, "--model", self.model])
+
+    def _initial_workers(self) -> int:
+        workers = getattr(self.spec.workload, "workers", 0)
+        scaler = self.spec.autoscaler
+        return workers if scaler is None else min(max(workers, scaler.min), scaler.max)
+
+    def _start_control(self) -> None:
+        """At the load's start: the autoscaler and the chaos schedule (their clocks start here,
+        as the faults' `at` does). A fault the platform cannot inject fails here, named."""
+        record = self._control_event
+        if self.spec.autoscaler is not None:
+            if isinstance(self.spec.workload, FlinkWorkload):
+                raise ComponentError("autoscaler", "Flink parallelism is not autoscaled yet")
+            broker = self.spec.broker
+            sources = Sources(
+                self.endpoints.prometheus_url,
+                self.session.id,
+                self.endpoints.bootstrap,
+                self.group,
+                broker.input_topic,
+                broker.partitions,
+            )
+            self.autoscaler = Autoscaler(
+                self.spec.autoscaler, sources, self.workers, record, self.session.dir
+            )
+        if self.spec.chaos:
+            target = Target()
+            if isinstance(self.platform, LocalPlatform):
+                target = local_target(
+                    self.platform,
+                    lambda: self.workers.live,
+                    self.spec.broker.output_topic,
+                    self.endpoints.bootstrap,
+                    proxy=getattr(self.platform, "proxy", None),
+                )
+            self.chaos = ChaosSchedule(self.spec.chaos, target, record)
+
+    def _control_event(self, kind: str, detail: str) -> None:
+        component = "autoscaler" if kind.startswith("autoscaler") else "chaos"
+        self.record.add_event(kind, detail, component=component)
+
+    def _tick_control(self, elapsed: float) -> None:
+        if self.chaos is not None:
+            self.chaos.tick(elapsed)
+        if self.autoscaler is not None:
+            self.autoscaler.tick()
+
+    def _stop_control(self) -> None:
+        """End every active fault (no worker left paused), stop the autoscaler and write its
+        decisions.parquet and autoscaler.json (idempotent)."""
+        chaos, self.chaos = self.chaos, None
+        scaler, self.autoscaler = self.autoscaler, None
+        try:
+            if chaos is not None:
+                chaos.close()
+                self.record.results["chaos"] = chaos.to_list()
+        finally:
+            if scaler is not None:
+                scaler.close()
+                self.record.results["autoscaler"] = scaler.summary()
+                self.record.results["decisions"] = "decisions.parquet"
 
     def _submit_flink_job(self, workload: FlinkWorkload) -> None:
         """Submit the job over REST and wait until it runs for real (every task running,
@@ -237,6 +326,7 @@ class Experiment:
             members, assigned = kafka_ops.group_members(self.admin, group)
             if members == workers and assigned == partitions:
                 self.members.changes()  # the baseline for membership events
+                self.view.step(f"consumer group: {members} workers hold {partitions} partitions")
                 return
             time.sleep(0.5)
         raise ComponentError(
@@ -260,15 +350,16 @@ class Experiment:
                     "producer", f"did not become ready in {PRODUCER_READY_TIMEOUT:g} s"
                 )
             time.sleep(0.1)
-        return int(json.loads(start_file.read_text())["start_ns"])
+        start_ns = int(json.loads(start_file.read_text())["start_ns"])
+        self._start_control()
+        return start_ns
 
     def _watch_load(self, start_ns: int) -> None:
         load = self.spec.load
         warmup_end_ns = start_ns + int(load.warmup * 1e9)
-        with LiveView(self.console, load.duration) as view:
-            while self.platform.is_running("producer"):
-                self._tick(view, start_ns, warmup_end_ns)
-            self.platform.check_health()
+        while self.platform.is_running("producer"):
+            self._tick(self.view, start_ns, warmup_end_ns)
+        self.platform.check_health()
         self._record_load_phases(start_ns, warmup_end_ns, self._load_end_ns(start_ns))
 
     def _load_end_ns(self, start_ns: int) -> int:
@@ -295,6 +386,7 @@ class Experiment:
         elapsed = max(0.0, (now - start_ns) / 1e9)
         self.seen.lag_samples.append((round(elapsed, 2), lag))
         self._inject_faults(elapsed)
+        self._tick_control(elapsed)
         self._follow_flink(elapsed)
         self._record_group_changes()
         phase = "warmup" if now < warmup_end_ns else "load"
@@ -307,11 +399,13 @@ class Experiment:
                 self._kill_taskmanager(fault.worker, elapsed)
                 self.pending_faults.remove(fault)
             elif elapsed >= fault.at:
-                name = f"worker-{fault.worker}"
+                name = self.workers.live[fault.worker]
                 self.platform.kill_component(name)
+                self.workers.lost(name)
                 self.record.add_event(
                     fault.kind, f"SIGKILL {name} at {elapsed:.1f} s", component=name
                 )
+                self.view.step(f"fault: {fault.kind}, SIGKILL {name} at {elapsed:.1f} s")
                 self.pending_faults.remove(fault)
 
     def _kill_taskmanager(self, index: int, elapsed: float) -> None:
@@ -378,7 +472,9 @@ class Experiment:
             lag = sum(self.offsets.lag(topic) for topic in self.inputs)
             elapsed = round((time.time_ns() - start_ns) / 1e9, 2)
             self.seen.lag_samples.append((elapsed, lag))
+            self.view.tick(lag=lag)
             self._follow_flink(elapsed)
+            self._tick_control(elapsed)
             self._record_group_changes()
             if lag == 0:
                 return
@@ -391,13 +487,13 @@ class Experiment:
         """Workers first (each finishes and commits its batch), then the tracker, which reads
         the output topic to its end: the accounting then sees a world that no longer moves.
         A Flink job stops with a savepoint, which commits its last results and offsets."""
+        self._stop_control()
         if self.flink is not None:
             savepoint = self.flink.stop()
             how = f"with savepoint {savepoint}" if savepoint else "cancelled (savepoint failed)"
             self.record.add_event("flink-job-stopped", how, component="jobmanager")
             self._save_flink()
-        for index in range(getattr(self.spec.workload, "workers", 0)):
-            self.platform.stop_component(f"worker-{index}", timeout=60)
+        self.workers.stop_all()  # whoever is live now, newest first
         self.platform.stop_component("tracker", timeout=90)
 
     # -- results --------------------------------------------------------------------------
@@ -422,10 +518,23 @@ class Experiment:
             extras,
             dead_letter_ids=self.dead_letter_ids,
         )
+        if "autoscaler" in self.record.results:
+            summary["autoscaler"] = self._autoscaler_figures(summary)
+        if "chaos" in self.record.results:
+            summary["chaos"] = self.record.results["chaos"]
         (self.session.dir / "summary.json").write_text(json.dumps(summary, indent=2))
         self.record.results["summary"] = "summary.json"
         if not accounting.ok:
             raise AccountingError(accounting)
+
+    def _autoscaler_figures(self, summary: dict[str, Any]) -> dict[str, object]:
+        """Replica-seconds, rescales, reaction times, SLO-violation seconds (p95 per second
+        above the spec's ceiling), duplicates per rescale."""
+        qos = read_qos(self.session.dir / "qos.parquet")
+        limit = ceiling(self.spec.model_dump(mode="json"))
+        none = np.zeros(0)
+        slo_s = violation_seconds(qos.get("intended_ns", none), qos.get("latency_s", none), limit)
+        return run_figures(self.record.results["autoscaler"], slo_s, duplicates(summary))
 
     def _note_tracker_drain(self) -> None:
         """The tracker says in tracker.json whether it read the output topic to its end."""
@@ -511,6 +620,12 @@ class AccountingError(ScalelabError):
             f"accounting broken: {accounting.lost} of {accounting.produced} "
             f"messages lost ({accounting.to_dict()})"
         )
+
+
+def duplicates(summary: dict[str, Any]) -> int:
+    """Duplicate output records (at-least-once redelivery after rebalances)."""
+    found = summary.get("duplicates") or {}
+    return int(found.get("records", 0)) if isinstance(found, dict) else int(found)
 
 
 def _firsts(tail: dict[int, tuple[int, int]]) -> dict[int, int]:

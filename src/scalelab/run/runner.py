@@ -21,31 +21,41 @@ from scalelab.errors import ScalelabError
 from scalelab.export.run_export import export_run
 from scalelab.run.experiment import Experiment
 from scalelab.run.model import resolve_model
+from scalelab.run.progress import LiveView
 from scalelab.run.record import RunDirError, RunRecord
 from scalelab.run.session import Interrupts, RunSession
-from scalelab.spec.models import ExperimentSpec
+from scalelab.spec.models import ExperimentSpec, YoloWorkload
 
 
 def run_experiment(
     spec: ExperimentSpec, spec_path: Path | None, console: Console, repetition: int = 1
 ) -> tuple[RunRecord, Path]:
     """Run the experiment once; failures and Ctrl-C are recorded, not raised."""
-    model = resolve_model(spec.workload, spec.base_dir)
-    with Interrupts() as interrupts:
+    workload = spec.workload
+    model = resolve_model(workload, spec.base_dir) if isinstance(workload, YoloWorkload) else None
+    with Interrupts() as interrupts, LiveView(console, spec.load.duration) as view:
         session = RunSession(spec, spec_path, interrupts=interrupts)
         session.record.repetition = repetition
+        session.platform.on_step = view.step
         try:
             with session:
-                session.record.versions["model_sha256"] = model.sha256
+                if model is not None:
+                    session.record.versions["model_sha256"] = model.sha256
+                view.phase("setup", "broker, Prometheus, node exporter")
                 endpoints = session.start_stack()
+                view.watch(endpoints.prometheus_url, session.id)
                 try:
-                    Experiment(session, endpoints, str(model.path), console).execute()
+                    path = str(model.path) if model is not None else ""
+                    Experiment(session, endpoints, path, console, view).execute()
                 finally:
+                    view.phase("export", "metrics.parquet from Prometheus")
                     export_metrics(session, console)
+                    view.phase("teardown")
         except RunDirError:
             raise
         except (KeyboardInterrupt, Exception):  # noqa: BLE001 - recorded in run.json by the session
             pass
+        view.phase("analysis", "summary, verdict, correlations, report")
         analyse(session)
     return session.record, session.dir
 

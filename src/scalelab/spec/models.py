@@ -11,8 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter
 
+from scalelab.chaos.spec import ChaosFault
 from scalelab.load.config import LoadSpec, SourceSpec
 from scalelab.platform.kubernetes.config import KubernetesSpec
+from scalelab.spec.autoscale import AutoscalerSpec
 from scalelab.spec.section import Section
 from scalelab.spec.sweep import SweepSpec
 from scalelab.spec.types import DAY, HOUR, Duration, LoadOffset, Seconds
@@ -323,6 +325,16 @@ class ExperimentSpec(Section):
     slo: SloSpec = Field(default_factory=SloSpec)
     faults: list[FaultSpec] = Field(
         default_factory=list, description="Faults to inject during the load phase."
+    )
+    chaos: list[ChaosFault] = Field(
+        default_factory=list,
+        description="Faults with a window (pause a worker, restart the broker, CPU stress, "
+        "network delay/loss/bandwidth, failing output), each recorded as an event.",
+    )
+    autoscaler: AutoscalerSpec | None = Field(
+        None,
+        description="Scale the YOLO workers during the run with a named policy "
+        "(hpa, ds2, transscale, threshold, schedule); every decision goes to decisions.parquet.",
     )
     repetitions: int = Field(1, ge=1, le=1000, description="How many times the run is repeated.")
     sweep: SweepSpec | None = Field(

@@ -51,14 +51,19 @@ def jmx_agent(lib: Path) -> Path:
     return agents[-1]
 
 
-def server_properties(ports: BrokerPorts, data_dir: Path, retention_s: float) -> str:
-    """KRaft combined broker+controller on loopback, sized for one machine."""
+def server_properties(
+    ports: BrokerPorts, data_dir: Path, retention_s: float, advertised: int | None = None
+) -> str:
+    """KRaft combined broker+controller on loopback, sized for one machine.
+
+    `advertised`: the port clients are told to use (a fault-injecting proxy in front of
+    the listener), else the listener's own port."""
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{ports.controller}",
         "listeners": f"PLAINTEXT://127.0.0.1:{ports.client},CONTROLLER://127.0.0.1:{ports.controller}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{ports.client}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{advertised or ports.client}",
         "controller.listener.names": "CONTROLLER",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "inter.broker.listener.name": "PLAINTEXT",
@@ -100,7 +105,13 @@ def _cluster_id() -> str:
 
 
 def broker_process(
-    ports: BrokerPorts, work_dir: Path, data_dir: Path, heap_mb: int, retention_s: float, log: Path
+    ports: BrokerPorts,
+    work_dir: Path,
+    data_dir: Path,
+    heap_mb: int,
+    retention_s: float,
+    log: Path,
+    advertised: int | None = None,
 ) -> ProcessSpec:
     """Write the config, format storage if needed, and describe the broker's java process.
 
@@ -109,7 +120,7 @@ def broker_process(
     lib = kafka_jars()
     work_dir.mkdir(parents=True, exist_ok=True)
     config = work_dir / "server.properties"
-    config.write_text(server_properties(ports, data_dir, retention_s))
+    config.write_text(server_properties(ports, data_dir, retention_s, advertised))
     format_storage(config, data_dir, log)
     agent = f"-javaagent:{jmx_agent(lib)}=127.0.0.1:{ports.metrics}:{JMX_RULES}"
     argv = [java_binary(), f"-Xms{min(256, heap_mb)}m", f"-Xmx{heap_mb}m"]

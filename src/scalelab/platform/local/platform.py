@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
+from scalelab.chaos.proxy import TcpProxy
+from scalelab.chaos.spec import NETWORK
 from scalelab.errors import ComponentError
 from scalelab.platform.base import ComponentLaunch, Endpoints, Platform
 from scalelab.platform.local import flink, kafka, prometheus
@@ -45,6 +49,9 @@ class LocalPlatform(Platform):
         self.endpoints: Endpoints | None = None
         self.flink_url: str | None = None
         self.taskmanagers: list[str] = []  # live TaskManager names, in start order
+        self.attached: set[str] = set()  # targets of a stack `scalelab up` left running
+        self.stack_pids: dict[str, int] = {}  # and its processes, whose CPU the run counts
+        self.proxy: TcpProxy | None = None  # before the broker when the spec has network faults
 
     # -- infrastructure -------------------------------------------------------------------
     def start_infrastructure(self) -> Endpoints:
@@ -65,6 +72,22 @@ class LocalPlatform(Platform):
         self.wait_scraped(PROMETHEUS_READY_TIMEOUT)
         return self.endpoints
 
+    def attach_infrastructure(self, kept: dict[str, Any]) -> Endpoints:
+        """Use the broker, Prometheus and node exporter `scalelab up` left running.
+
+        This run's components join that Prometheus's targets file (in the `up` run's
+        config directory) and leave it at teardown; the stack itself is not touched.
+        """
+        self.config = Path(kept["run_dir"]) / "config"
+        self.targets = prometheus.read_targets(self.config / "targets.json")
+        self.attached = set(self.targets)
+        self.stack_pids = {str(k): int(v) for k, v in (kept.get("processes") or {}).items()}
+        urls = dict(kept["endpoints"])
+        bootstrap, url = urls.pop("bootstrap"), urls.pop("prometheus")
+        self.endpoints = Endpoints(bootstrap=bootstrap, prometheus_url=url, extra=urls)
+        self._wait_broker(bootstrap)
+        return self.endpoints
+
     def _start_node_exporter(self, fixed: int) -> None:
         port = choose_port("node-exporter", fixed, self.taken_ports)
         self._launch(prometheus.node_exporter_process(port, self.logs / "node-exporter.log"))
@@ -77,6 +100,11 @@ class LocalPlatform(Platform):
             controller=choose_port("broker controller", ports.controller, self.taken_ports),
             metrics=choose_port("broker metrics", ports.broker_metrics, self.taken_ports),
         )
+        if any(fault.kind in NETWORK for fault in self.spec.chaos):
+            # Every client reaches the broker through the proxy (it is the advertised
+            # listener), so a network fault sits between every component and the broker.
+            self.proxy = TcpProxy(("127.0.0.1", broker_ports.client)).start()
+        advertised = self.proxy.port if self.proxy else None
         spec = kafka.broker_process(
             broker_ports,
             work_dir=self.config,
@@ -84,10 +112,11 @@ class LocalPlatform(Platform):
             heap_mb=self.spec.broker.heap_mb,
             retention_s=self.spec.broker.retention,
             log=self.logs / "broker.log",
+            advertised=advertised,
         )
         self._launch(spec)
         self.targets["broker"] = (broker_ports.metrics, {"role": "broker", "run_id": self.run_id})
-        return f"127.0.0.1:{broker_ports.client}"
+        return f"127.0.0.1:{advertised or broker_ports.client}"
 
     # -- Flink ----------------------------------------------------------------------------
     def _start_flink(self, workload: FlinkWorkload) -> None:
@@ -182,24 +211,30 @@ class LocalPlatform(Platform):
     def _wait_broker(self, bootstrap: str) -> None:
         port = int(bootstrap.rsplit(":", 1)[1])
         if "broker" in self.processes:
-            self._wait("broker", lambda: accepts_connections(port), BROKER_READY_TIMEOUT)
+            listening = "accepts connections"
+            self._wait("broker", lambda: accepts_connections(port), BROKER_READY_TIMEOUT, listening)
         admin = [AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})]
         try:
-            self._wait("broker", lambda: _answers_metadata(admin[0]), BROKER_READY_TIMEOUT)
+            ready = "ready (answers metadata)"
+            self._wait("broker", lambda: _answers_metadata(admin[0]), BROKER_READY_TIMEOUT, ready)
         finally:
             # Freed here, while the broker still runs: a traceback holding this frame would
             # otherwise keep the client until after teardown, where its destroy can hang.
             admin.clear()
 
-    def _wait(self, name: str, ready: Callable[[], bool], timeout: float) -> None:
+    def _wait(
+        self, name: str, ready: Callable[[], bool], timeout: float, what: str = "ready"
+    ) -> None:
         def check() -> bool:
             self.check_health()
             return ready()
 
+        began = time.monotonic()
         if not wait_until(check, timeout, interval=0.1):
             proc = self.processes.get(name)
             tail = proc.log_tail() if proc else ""
             raise ComponentError(name, f"not ready after {timeout:g} s", tail)
+        self.report(f"{name}: {what} in {time.monotonic() - began:.1f} s")
 
     def wait_scraped(self, timeout: float) -> None:
         assert self.endpoints is not None
@@ -215,6 +250,7 @@ class LocalPlatform(Platform):
 
         if not wait_until(all_scraped, timeout, interval=0.2):
             raise ComponentError("prometheus", f"targets never scraped: {sorted(missing)}")
+        self.report(f"prometheus: scraped {len(expected)} targets")
 
     # -- components -----------------------------------------------------------------------
     def start_component(self, launch: ComponentLaunch) -> None:
@@ -267,9 +303,11 @@ class LocalPlatform(Platform):
         return proc is not None and proc.alive()
 
     def component_pids(self) -> dict[str, int]:
-        return {name: proc.pid for name, proc in self.processes.items() if proc.alive()}
+        own = {name: proc.pid for name, proc in self.processes.items() if proc.alive()}
+        return {**self.stack_pids, **own}
 
     def _launch(self, spec: ProcessSpec) -> None:
+        self.report(f"{spec.name}: starting")
         proc = ManagedProcess(spec, self.state / "pids", self.run_id, self.detached)
         self.processes[spec.name] = proc
         proc.start()
@@ -293,6 +331,11 @@ class LocalPlatform(Platform):
         for name in order:
             self.expected_exits.add(name)
             self.processes[name].stop()
+        if self.attached:
+            kept = {name: self.targets[name] for name in self.attached}
+            prometheus.write_targets(self.config / "targets.json", kept)
+        if self.proxy is not None:
+            self.proxy.close()
         if self.spec.broker.storage == "fresh":
             shutil.rmtree(self.state / "kafka" / f"data-{self.run_id}", ignore_errors=True)
         shutil.rmtree(self.state / "flink" / f"data-{self.run_id}", ignore_errors=True)

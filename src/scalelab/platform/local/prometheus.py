@@ -70,6 +70,16 @@ def write_targets(targets_file: Path, targets: dict[str, tuple[int, dict[str, st
     tmp.replace(targets_file)
 
 
+def read_targets(targets_file: Path) -> dict[str, tuple[int, dict[str, str]]]:
+    """The scrape targets `write_targets` wrote: name -> (port, labels)."""
+    targets = {}
+    for group in json.loads(targets_file.read_text()):
+        labels = dict(group["labels"])
+        name = labels.pop("component")
+        targets[name] = (int(group["targets"][0].rsplit(":", 1)[1]), labels)
+    return targets
+
+
 def prometheus_process(
     port: int, config_file: Path, data_dir: Path, retention_s: float, log: Path
 ) -> ProcessSpec:
