@@ -62,6 +62,7 @@ def leftovers(layout: Layout) -> list[str]:
     ).items():
         found.append(f"sysctl {name} = {now} (was {saved})")
     found += [f"mount {m}" for m in host.cluster_mounts(layout)]
+    found += [f"containerd shim socket {s}" for s in host.shim_sockets()]
     found += [f"cgroup {c}" for c in host.kubepods_cgroups()]
     if layout.kubeconfig.exists():
         found.append(f"kubeconfig {layout.kubeconfig}")

@@ -330,6 +330,7 @@ def undo_host_changes(layout: Layout) -> None:
     host.remove_bridge()
     host.remove_ipam_state(layout)
     host.remove_container_log_links(layout)
+    host.remove_empty_shim_dirs()
     for cgroup in host.kubepods_cgroups():
         host.remove_cgroup_tree(cgroup)
     host.remove_cluster_chains()

@@ -315,5 +315,28 @@ def remove_container_log_links(layout: Layout, links: Path = Path("/var/log/cont
             link.unlink()
 
 
+# containerd 1.6 puts shim sockets, fifos and runc state under /run/containerd whatever
+# its configured state directory: remove those directories when they are empty.
+SHIM_RUN_DIRS = (
+    Path("/run/containerd/s"),
+    Path("/run/containerd/fifo"),
+    Path("/run/containerd/runc/k8s.io"),
+    Path("/run/containerd/runc"),
+    Path("/run/containerd"),
+)
+
+
+def remove_empty_shim_dirs(dirs: tuple[Path, ...] = SHIM_RUN_DIRS) -> None:
+    for directory in dirs:
+        try:
+            directory.rmdir()
+        except OSError:
+            continue
+
+
+def shim_sockets(directory: Path = SHIM_RUN_DIRS[0]) -> list[Path]:
+    return sorted(directory.iterdir()) if directory.is_dir() else []
+
+
 def remove_ipam_state(layout: Layout) -> None:
     subprocess.run(["rm", "-rf", str(layout.ipam_dir)], check=False)
