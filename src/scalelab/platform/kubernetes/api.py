@@ -260,6 +260,20 @@ _READ = (
 _SIGNAL = "import os,signal,sys;os.kill(1,getattr(signal,sys.argv[1]))"
 
 
+def streaming(core: Any) -> Any:
+    """A CoreV1Api of its own for one exec or port-forward stream.
+
+    `kubernetes.stream` swaps its client's `request` for a websocket call while a
+    stream opens: on a shared client, a list or get from another thread (the run's
+    health checks, a second port-forward) would go through that websocket and fail
+    ("Missing required parameter `ports`"), and interleaved swaps can leave the
+    client broken for good. A client per stream shares only the configuration.
+    """
+    from kubernetes import client
+
+    return client.CoreV1Api(client.ApiClient(core.api_client.configuration))
+
+
 class PodOps:
     def __init__(self, core: Any, namespace: str):
         self.core = core
@@ -273,7 +287,7 @@ class PodOps:
 
         try:
             ws = stream(
-                self.core.connect_get_namespaced_pod_exec,
+                streaming(self.core).connect_get_namespaced_pod_exec,
                 pod,
                 self.namespace,
                 command=command,
@@ -285,19 +299,22 @@ class PodOps:
                 _preload_content=False,
             )
         except Exception as error:  # noqa: BLE001 - the pod may be gone or not started
-            raise ApiError(
-                "exec in",
-                f"pod {self.namespace}/{pod}",
-                getattr(error, "status", None),
-                str(error).splitlines()[0] if str(error) else type(error).__name__,
-            ) from error
+            raise self._exec_error(pod, error) from error
         try:
             ws.run_forever(timeout=timeout)
             out = ws.read_stdout()
-            code = ws.returncode
+            code = ws.returncode  # raises when the container is not there (not started yet)
+        except Exception as error:  # noqa: BLE001
+            raise self._exec_error(pod, error) from error
         finally:
             ws.close()
         return code, out or ""
+
+    def _exec_error(self, pod: str, error: BaseException) -> ApiError:
+        why = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return ApiError(
+            "exec in", f"pod {self.namespace}/{pod}", getattr(error, "status", None), why
+        )
 
     def read_file(self, pod: str, container: str, path: str) -> bytes | None:
         """A file's bytes, or None when it does not exist (yet)."""
@@ -348,7 +365,7 @@ def pod_opener(core: Any, namespace: str, pod: str, port: int) -> Opener:
         from kubernetes.stream import portforward
 
         forward = portforward(
-            core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port)
+            streaming(core).connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port)
         )
         remote = forward.socket(port)
         remote.setblocking(True)
