@@ -21,8 +21,9 @@ def test_up_status_down_leave_no_process_behind() -> None:
     up = scalelab("up", QUICKSTART)
     assert up.returncode == 0, up.stdout + up.stderr
     assert "bootstrap" in up.stdout and "prometheus" in up.stdout
+    assert "dashboard    http://127.0.0.1:" in up.stdout
     pids = recorded_pids()
-    assert set(pids) == {"broker", "prometheus", "node-exporter"}
+    assert set(pids) == {"broker", "prometheus", "node-exporter", "dashboard"}
     assert all(alive(pid) for pid in pids.values())
     status = scalelab("status")
     assert status.returncode == 0 and "broker" in status.stdout and "running" in status.stdout
@@ -126,7 +127,8 @@ def test_run_reuses_the_stack_up_started_and_leaves_it_running() -> None:
         assert summary["accounting"]["lost"] == 0 and summary["throughput"] > 0
         assert "broker" in summary["cpu"]  # the stack's series count for the run
         targets = json.loads((stack_run / "config" / "targets.json").read_text())
-        assert {g["labels"]["component"] for g in targets} == set(stack)  # the run's are gone
+        scraped = set(stack) - {"dashboard"}  # the stack's live page is not a scrape target
+        assert {g["labels"]["component"] for g in targets} == scraped  # the run's are gone
         again = scalelab("run", QUICKSTART, "--set", "load.duration=5s", "--set", "load.warmup=1s")
         assert again.returncode == 0, again.stdout + again.stderr
     finally:
