@@ -55,7 +55,7 @@ def image(cluster: Any) -> str:
         name
         for node in nodes
         for held in (node.get("status") or {}).get("images", [])
-        for name in held.get("names", [])
+        for name in held.get("names") or []
     }
     if IMAGE not in names:
         pytest.skip(f"the node has no {IMAGE} (run `make image`)")
