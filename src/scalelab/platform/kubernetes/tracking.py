@@ -68,6 +68,7 @@ class Tracker:
         self.components: dict[str, Component] = {}
         self.names: dict[str, str] = {}
         self.pod_names: dict[str, str] = {}
+        self.lost: dict[str, str] = {}  # name -> its pod that went away, not yet replaced
         self.copied: set[str] = set()
         self.last_check = 0.0
         self.events: list[PlatformEvent] = []  # for the run record, taken by the platform
@@ -115,18 +116,18 @@ class Tracker:
         in start order (worker-0 first)."""
         names = [n for n, c in self.names.items() if c == component.name]
         pods = [p["metadata"]["name"] for p in self.pods_of(component.name)]
-        gone: dict[str, str] = {}
         for name in names:
             pod = self.pod_names.get(name)
             if pod is not None and pod not in pods and not component.holds(pod):
-                gone[name] = self.pod_names.pop(name)
+                self.lost[name] = self.pod_names.pop(name)  # until a replacement shows up
         claimed = set(self.pod_names.values())
         free = [p for p in pods if p not in claimed]
         for name in names:
             if name not in self.pod_names and free:
                 self.pod_names[name] = free.pop(0)
-                if name in gone:
-                    detail = f"{name}: pod {gone[name]} gone, replaced by {self.pod_names[name]}"
+                if name in self.lost:
+                    old = self.lost.pop(name)
+                    detail = f"{name}: pod {old} gone, replaced by {self.pod_names[name]}"
                     self.events.append(PlatformEvent("pod-replaced", detail, name))
 
     def pod_states(self, component: str) -> str:
