@@ -169,6 +169,16 @@ def test_a_pod_deleted_by_the_cluster_is_remapped_a_killed_one_is_not_replaced(
     assert (swap.kind, swap.component) == ("pod-replaced", "worker-0")
     assert first in swap.detail and replaced in swap.detail
 
+    # as in a run, the survivor is up when the kill comes: the ReplicaSet's scale-down then
+    # removes the replacement it may have started for the killed pod, never a ready worker
+    until(
+        f"{replaced} ready",
+        lambda: any(
+            status.pod_ready(p)
+            for p in tracker.pods_of("worker")
+            if p["metadata"]["name"] == replaced
+        ),
+    )
     tracker.kill("worker-1")
     deployment = cluster.get("apps/v1", "Deployment", labels.WORKERS, namespace)
     assert deployment["spec"]["replicas"] == 1
