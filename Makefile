@@ -65,7 +65,7 @@ reset: venv
 	$(BIN)/scalelab reset
 
 clean:
-	rm -rf $(VENV) kafka/lib flink/lib flink/target .scalelab .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) kafka/lib flink/lib flink/target build/image .scalelab .pytest_cache .mypy_cache .ruff_cache
 
 # Subsystem targets (cluster, image, flink, ...) live in mk/*.mk.
 include $(wildcard mk/*.mk)
