@@ -190,6 +190,9 @@ def _busy_rows(metrics: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
     host = busy_cpu_rows(metrics)
     if not host.empty:
         return host, "host busy CPU from node_cpu_seconds_total (node exporter)"
+    node = metrics[metrics["metric"] == "node_cpu_usage_seconds_total"]
+    if not node.empty:  # Kubernetes: the kubelet's busy core-seconds of each node
+        return node, "node busy CPU from the kubelet (node_cpu_usage_seconds_total)"
     process = metrics[metrics["metric"] == "process_cpu_seconds_total"]
     if not process.empty:
         return process, "sum of component CPU from process_cpu_seconds_total"
@@ -197,7 +200,9 @@ def _busy_rows(metrics: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
 
 
 def _component_cpu_seconds(run: Run, metrics: pd.DataFrame) -> dict[str, float]:
-    rows = metrics[metrics["metric"] == "process_cpu_seconds_total"]
+    rows = _pod_cpu_rows(metrics)
+    if rows.empty:
+        rows = metrics[metrics["metric"] == "process_cpu_seconds_total"]
     window = run.load_window
     if window and not rows.empty and "component" in rows and rows["component"].notna().any():
         return {
@@ -206,6 +211,17 @@ def _component_cpu_seconds(run: Run, metrics: pd.DataFrame) -> dict[str, float]:
         }
     usage = run.summary.get("cpu") or {}
     return {name: float(u.get("cpu_seconds", 0.0)) for name, u in usage.items()}
+
+
+def _pod_cpu_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Kubernetes: each container's CPU seconds from cAdvisor (the whole container, podwrap
+    and JVM included), labelled with its component; the pod-level sums (container "" or
+    "POD") are left out so nothing counts twice."""
+    rows = metrics[metrics["metric"] == "container_cpu_usage_seconds_total"]
+    if rows.empty:
+        return rows
+    containers = label_values(rows, "container")
+    return rows[containers.notna() & ~containers.isin(["", "POD"])]
 
 
 def _increase(rows: pd.DataFrame, window: Window) -> tuple[float, float]:

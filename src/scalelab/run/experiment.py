@@ -338,21 +338,28 @@ class Experiment:
     # -- load -----------------------------------------------------------------------------
     def _start_producer(self) -> int:
         """Start the producer and wait until it has fixed the load's start time."""
-        start_file = self.session.dir / START_FILE
         module = "sensors" if self.join else "producer"
         self.platform.start_component(self._launch("producer", "producer", module))
         self.platform.mark_may_finish("producer")
         deadline = time.monotonic() + PRODUCER_READY_TIMEOUT
-        while not start_file.exists():
+        while (started := self._result("producer", START_FILE)) is None:
             self.platform.check_health()
             if time.monotonic() > deadline:
                 raise ComponentError(
                     "producer", f"did not become ready in {PRODUCER_READY_TIMEOUT:g} s"
                 )
             time.sleep(0.1)
-        start_ns = int(json.loads(start_file.read_text())["start_ns"])
+        start_ns = int(started["start_ns"])
         self._start_control()
         return start_ns
+
+    def _result(self, name: str, file: str) -> dict[str, Any] | None:
+        """A component's JSON result, through the platform (on a cluster it is in a pod)."""
+        try:
+            raw = self.platform.read_result(name, file)
+            return None if raw is None else dict(json.loads(raw))
+        except ValueError:  # written half-way: the next read sees all of it
+            return None
 
     def _watch_load(self, start_ns: int) -> None:
         load = self.spec.load
@@ -365,9 +372,8 @@ class Experiment:
     def _load_end_ns(self, start_ns: int) -> int:
         """The schedule's end, or the last send if the producer fell behind it."""
         scheduled_end = start_ns + int(self.spec.load.duration * 1e9)
-        try:
-            report = json.loads((self.session.dir / "producer.json").read_text())
-        except (OSError, ValueError):
+        report = self._result("producer", "producer.json")
+        if report is None:
             return max(scheduled_end, time.time_ns())
         return max(scheduled_end, int(report.get("last_send_ns", 0)))
 
@@ -389,6 +395,7 @@ class Experiment:
         self._tick_control(elapsed)
         self._follow_flink(elapsed)
         self._record_group_changes()
+        self._record_platform_events()
         phase = "warmup" if now < warmup_end_ns else "load"
         view.update(phase, elapsed, produced, lag)
         time.sleep(TICK_S)
@@ -458,6 +465,11 @@ class Experiment:
                 component=component,
             )
 
+    def _record_platform_events(self) -> None:
+        """What the platform saw (an autoscaler's scaling decisions) goes into the record."""
+        for event in self.platform.events():
+            self.record.add_event(event.kind, event.detail, component=event.component)
+
     def _record_load_phases(self, start_ns: int, warmup_end_ns: int, end_ns: int) -> None:
         if warmup_end_ns > start_ns:
             self.record.phases.append(Phase("warmup", _ns(start_ns), _ns(warmup_end_ns)))
@@ -476,6 +488,7 @@ class Experiment:
             self._follow_flink(elapsed)
             self._tick_control(elapsed)
             self._record_group_changes()
+            self._record_platform_events()
             if lag == 0:
                 return
             time.sleep(TICK_S)
@@ -538,9 +551,8 @@ class Experiment:
 
     def _note_tracker_drain(self) -> None:
         """The tracker says in tracker.json whether it read the output topic to its end."""
-        try:
-            report = json.loads((self.session.dir / "tracker.json").read_text())
-        except (OSError, ValueError):
+        report = self._result("tracker", "tracker.json")
+        if report is None:
             return
         if not report.get("drained", True):
             self.record.warnings.append(
@@ -604,11 +616,8 @@ class Experiment:
 
     def _target_rate(self) -> float:
         """The producer's schedule, not a second copy of it, says what the target was."""
-        try:
-            report = json.loads((self.session.dir / "producer.json").read_text())
-        except (OSError, ValueError):
-            return 0.0
-        return float(report.get("target_rate", 0.0))
+        report = self._result("producer", "producer.json")
+        return 0.0 if report is None else float(report.get("target_rate", 0.0))
 
 
 class AccountingError(ScalelabError):

@@ -37,6 +37,7 @@ class LocalPlatform(Platform):
     ):
         self.spec = spec
         self.run_id = run_id
+        self.run_dir = run_dir
         self.logs = run_dir / "logs"
         self.config = run_dir / "config"
         self.state = state_dir
@@ -305,6 +306,13 @@ class LocalPlatform(Platform):
     def component_pids(self) -> dict[str, int]:
         own = {name: proc.pid for name, proc in self.processes.items() if proc.alive()}
         return {**self.stack_pids, **own}
+
+    def read_result(self, name: str, file: str) -> bytes | None:
+        """Local components write their results into the run directory itself."""
+        try:
+            return (self.run_dir / file).read_bytes()
+        except FileNotFoundError:
+            return None
 
     def _launch(self, spec: ProcessSpec) -> None:
         self.report(f"{spec.name}: starting")
