@@ -4,7 +4,7 @@ The search is wide and coarse (20 msg/s down to 1 msg/s, resolution 10 msg/s)
 so it needs two or three short runs whatever the machine's load. What is
 checked is the capacity's neighbourhood, from the probe runs' own summaries
 (not from the search's table): the run at the reported rate met its SLO and
-kept up, and the run at the lowest failing rate, at least twice as high, did not.
+kept up, and the run at the lowest failing rate, above it by at most the resolution, did not.
 Running the same command again reuses every probe.
 """
 
@@ -59,7 +59,10 @@ def test_capacity_of_one_worker_is_bracketed_by_real_runs() -> None:
     table = pd.read_parquet(sweep_dir / "capacity.parquet")
     (row,) = table.to_dict(orient="records")
     capacity, failing = row["capacity"], row["first_failing"]
-    assert capacity is not None and failing is not None and failing >= 2 * capacity, row
+    # A binary search to a 10 msg/s resolution: the lowest failing rate lies above the
+    # capacity and within the resolution of it (which rates these are depends on the machine).
+    assert capacity is not None and failing is not None and capacity < failing, row
+    assert failing - capacity <= 10, row
     assert len(run_dirs()) == row["probes"] == len(state["runs"])
 
     kept_up = summary_at(state, capacity)
