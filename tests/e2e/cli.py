@@ -52,8 +52,10 @@ def alive(pid: int) -> bool:
 
 
 def runs() -> list[Path]:
+    """Run directories, oldest first (run ids begin with their UTC start time); the
+    `sweeps/` and `comparisons/` folders beside them are not runs."""
     root = Path(os.environ["SCALELAB_RUNS"])
-    return sorted(root.iterdir()) if root.is_dir() else []
+    return sorted(p for p in root.iterdir() if p.name[:1].isdigit()) if root.is_dir() else []
 
 
 def run_json(run_dir: Path) -> dict[str, object]:
