@@ -98,6 +98,19 @@ def test_ctrl_c_mid_load_exits_soon_after_teardown_with_its_summary() -> None:
     assert_nothing_left(pids)
 
 
+@pytest.mark.parametrize("delay", [0.5, 1.5, 4.0])
+def test_ctrl_c_while_the_cli_starts_is_never_ignored(delay: float) -> None:
+    """Start-up imports swallowed a Ctrl-C here, and the run then went on to the end."""
+    proc, before = start_run("load.duration=40s")
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    code, output, _ = finish(proc, timeout=120)
+    assert code in (130, -signal.SIGINT), output  # -2: died of it before Python's handler
+    for run_dir in set(runs()) - before:  # none, or one that was aborted
+        assert record_of(run_dir)["status"] == "aborted", output
+    assert_nothing_left({})
+
+
 def test_second_ctrl_c_forces_a_fast_teardown() -> None:
     proc, before = start_run("load.duration=60s")
     pids = wait_for_load(proc)

@@ -1,0 +1,5 @@
+"""The `scalelab` command line."""
+
+from scalelab.run import early
+
+early.install()

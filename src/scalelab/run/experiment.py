@@ -322,6 +322,7 @@ class Experiment:
         partitions = self.spec.broker.partitions
         deadline = time.monotonic() + GROUP_READY_TIMEOUT
         while time.monotonic() < deadline:
+            self.session.interrupts.check()
             self.platform.check_health()
             members, assigned = kafka_ops.group_members(self.admin, group)
             if members == workers and assigned == partitions:
@@ -343,6 +344,7 @@ class Experiment:
         self.platform.mark_may_finish("producer")
         deadline = time.monotonic() + PRODUCER_READY_TIMEOUT
         while (started := self._result("producer", START_FILE)) is None:
+            self.session.interrupts.check()
             self.platform.check_health()
             if time.monotonic() > deadline:
                 raise ComponentError(
@@ -378,6 +380,7 @@ class Experiment:
         return max(scheduled_end, int(report.get("last_send_ns", 0)))
 
     def _tick(self, view: LiveView, start_ns: int, warmup_end_ns: int) -> None:
+        self.session.interrupts.check()
         self.platform.check_health()
         now = time.time_ns()
         if now >= warmup_end_ns and not self.seen.cpu_counts_load:
@@ -480,6 +483,7 @@ class Experiment:
         deadline = time.monotonic() + self.spec.workload.drain_timeout
         lag = -1
         while time.monotonic() < deadline:
+            self.session.interrupts.check()
             self.platform.check_health()
             lag = sum(self.offsets.lag(topic) for topic in self.inputs)
             elapsed = round((time.time_ns() - start_ns) / 1e9, 2)

@@ -31,6 +31,7 @@ from scalelab import paths
 from scalelab.errors import ComponentError, ScalelabError
 from scalelab.platform.base import Endpoints
 from scalelab.platform.registry import make_platform
+from scalelab.run import early
 from scalelab.run.record import (
     RunDirError,
     RunRecord,
@@ -88,6 +89,7 @@ class Interrupts:
         os.set_blocking(write_fd, False)
         self._pipe = (read_fd, write_fd)
         self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        self.received += [_signal_name(signum) for signum in early.take()]
         self._previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         self._thread = threading.Thread(target=self._watch, name="scalelab-signals", daemon=True)
         self._thread.start()
@@ -110,6 +112,14 @@ class Interrupts:
     def shield(self) -> None:
         """From now on signals are recorded, never raised (teardown must finish)."""
         self.raising = False
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt for a signal that arrived but whose KeyboardInterrupt
+        was swallowed (by a library, or before the CLI's own handler), so that a Ctrl-C
+        is never ignored. A run that is already aborting is shielded and never gets here.
+        """
+        if self.received and self.raising:
+            raise KeyboardInterrupt
 
     def summary(self) -> str:
         return ", ".join(self.received) or "a signal"
@@ -213,6 +223,7 @@ class RunSession:
 
     def start_stack(self) -> Endpoints:
         """Start the broker and monitoring, or use those `scalelab up` left running."""
+        self.interrupts.check()
         self._lock = StackLock.take(self.id)
         kept = None if self.detached else reusable_stack(self.spec.platform.kind)
         attach = getattr(self.platform, "attach_infrastructure", None)
@@ -228,6 +239,7 @@ class RunSession:
             with self.record.phase("setup", self.save):
                 self.endpoints = self.platform.start_infrastructure()
         assert self.endpoints is not None
+        self.interrupts.check()
         self.record.endpoints = self.endpoints.to_dict()
         self.record.versions.update(self.platform.versions())
         self.save()
