@@ -131,7 +131,11 @@ class ManagedProcess:
             ports=self.spec.ports,
         )
         self.pid_path.parent.mkdir(parents=True, exist_ok=True)
-        self.pid_path.write_text(json.dumps(asdict(pid_file), indent=2))
+        # Written whole, then renamed: `status`, `reset` and tests that read the pid
+        # directory at this instant see the old state or the new one, never an empty file.
+        partial = self.pid_path.with_name(self.pid_path.name + ".partial")
+        partial.write_text(json.dumps(asdict(pid_file), indent=2))
+        partial.replace(self.pid_path)
 
     @property
     def pid(self) -> int:
