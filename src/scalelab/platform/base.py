@@ -96,6 +96,7 @@ class Platform(ABC):
     def component_pids(self) -> dict[str, int]:
         """Process ids by component name (for CPU accounting), where the platform has them."""
 
+    @abstractmethod
     def read_result(self, name: str, file: str) -> bytes | None:
         """A small result file a component wrote (the producer's start time and report, the
         tracker's report), or None while it does not exist.
@@ -103,7 +104,6 @@ class Platform(ABC):
         The core asks the platform rather than opening the run directory: on a cluster
         the file is in the component's pod, not on this machine.
         """
-        raise NotImplementedError(f"{type(self).__name__} cannot read {name}'s {file}")
 
     def events(self) -> list[PlatformEvent]:
         """What happened since the last call that the run record should hold; the local
