@@ -20,6 +20,7 @@ from scalelab.analysis import charts
 from scalelab.analysis.correlate import Correlations, correlate
 from scalelab.analysis.dataset import Run
 from scalelab.analysis.energy import energy, power_series
+from scalelab.analysis.fault_windows import time_marks
 from scalelab.analysis.plots import Timeline, time_plots
 from scalelab.analysis.resample import Grid, resample_metrics
 from scalelab.analysis.series import first_completion_rows, key_series, own_metrics, run_grid
@@ -135,12 +136,10 @@ def timeline(run: Run) -> Timeline:
         for name, (s, e) in run.phases.items()
         if name in ("warmup", "load", "cooldown")
     }
-    events = [
-        ((pd.Timestamp(e["time"]).value - origin) / 1e9, f"{e['kind']}")
-        for e in run.record.get("events", [])
-        if e.get("time")
-    ]
-    return Timeline(phases, events)
+    marks = time_marks(run)
+    events = [(m.start_s, m.label) for m in marks if m.end_s is None]
+    faults = [(m.start_s, m.end_s, m.label) for m in marks if m.end_s is not None]
+    return Timeline(phases, events, faults)
 
 
 def load_qos(run: Run) -> pd.DataFrame:

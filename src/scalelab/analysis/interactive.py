@@ -1,9 +1,10 @@
 """The report's interactive charts, as Plotly figure specs (plain dicts, drawn by plotly.js).
 
 Every time chart shares the x axis "seconds since traffic started", shows the
-warmup and cooldown as bands and injected faults as dashed lines, and is
-linked to the others: zooming one zooms all. Every axis names its unit, and
-an SLO line says its value with its unit (`SLO p99 1 s`).
+warmup and cooldown as bands, each fault's window as a red band (a fault with no
+end, and every other event, as a dashed line), and is linked to the others:
+zooming one zooms all. Every axis names its unit, and an SLO line says its value
+with its unit (`SLO p99 1 s`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import numpy as np
 import pandas as pd
 
 from scalelab.analysis.dataset import Run
+from scalelab.analysis.fault_windows import time_marks
 from scalelab.analysis.series import first_completion_rows, run_grid
 from scalelab.analysis.units import seconds
 
 PHASE_FILL = {"warmup": "rgba(158,158,158,0.22)", "cooldown": "rgba(100,181,246,0.18)"}
+FAULT_FILL = "rgba(229,57,53,0.16)"
 COLOURS = {
     "target rate": "#000000",
     "input rate": "#ef6c00",
@@ -82,7 +85,8 @@ def time_layout(
 
 
 def phase_shapes(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Warmup and cooldown bands, and a dashed line with a label at each recorded event."""
+    """Warmup and cooldown bands, a red band over each fault's window and a dashed line at
+    each other event (a fault with no end recorded, a killed worker), each labelled."""
     origin = run.origin_ns or 0
     shapes: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
@@ -91,22 +95,15 @@ def phase_shapes(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             x0, x1 = (start - origin) / 1e9, (end - origin) / 1e9
             shapes.append(_band(x0, x1, PHASE_FILL[name]))
             annotations.append(_label((x0 + x1) / 2, name, "#627d98"))
-    for event in run.record.get("events") or []:
-        if event.get("time"):
-            at = (pd.Timestamp(event["time"]).value - origin) / 1e9
-            shapes.append(
-                {
-                    "type": "line",
-                    "xref": "x",
-                    "yref": "paper",
-                    "x0": at,
-                    "x1": at,
-                    "y0": 0,
-                    "y1": 1,
-                    "line": {"color": "#c62828", "dash": "dash", "width": 1},
-                }
-            )
-            annotations.append(_label(at, str(event.get("kind", "event")), "#c62828"))
+    for mark in time_marks(run):
+        if mark.end_s is None:
+            shapes.append(_event_line(mark.start_s))
+            middle = mark.start_s
+        else:
+            shapes.append(_band(mark.start_s, mark.end_s, FAULT_FILL, name=mark.label))
+            middle = (mark.start_s + mark.end_s) / 2
+        label = _label(middle, mark.label, "#c62828")
+        annotations.append({**label, "hovertext": mark.detail} if mark.detail else label)
     return shapes, annotations
 
 
@@ -382,9 +379,10 @@ def _vline(x: float, text: str) -> dict[str, Any]:
     }
 
 
-def _band(x0: float, x1: float, colour: str) -> dict[str, Any]:
+def _band(x0: float, x1: float, colour: str, name: str = "") -> dict[str, Any]:
     return {
         "type": "rect",
+        **({"name": name} if name else {}),
         "xref": "x",
         "yref": "paper",
         "x0": x0,
@@ -394,6 +392,19 @@ def _band(x0: float, x1: float, colour: str) -> dict[str, Any]:
         "fillcolor": colour,
         "line": {"width": 0},
         "layer": "below",
+    }
+
+
+def _event_line(at: float) -> dict[str, Any]:
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": at,
+        "x1": at,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": "#c62828", "dash": "dash", "width": 1},
     }
 
 

@@ -1,7 +1,8 @@
 """Time-series plots of a run as PNG files (matplotlib's Agg canvas, no pyplot state).
 
 Every plot shares the x axis "seconds since traffic started" and shades the
-phases: warmup grey, cooldown blue; injected faults are dashed red lines.
+phases: warmup grey, cooldown blue; each fault's window is a red band, other
+events (a fault with no end, a killed worker) dashed red lines.
 A plot without data is not drawn (its function returns None).
 """
 
@@ -19,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 PHASE_COLOURS = {"warmup": ("#9e9e9e", 0.25), "cooldown": ("#64b5f6", 0.18)}
+FAULT_COLOUR = "#e53935"
 DPI = 100
 LINE_STYLES: dict[str, dict[str, Any]] = {
     "target rate": {"color": "black", "ls": "--", "lw": 1.4, "zorder": 5},
@@ -33,6 +35,8 @@ class Timeline:
 
     phases: dict[str, tuple[float, float]] = field(default_factory=dict)
     events: list[tuple[float, str]] = field(default_factory=list)
+    faults: list[tuple[float, float, str]] = field(default_factory=list)
+    """Fault windows: start, end, label."""
 
 
 def figure(title: str, ylabel: str, size: tuple[float, float] = (10, 3.6)) -> tuple[Figure, Axes]:
@@ -64,6 +68,8 @@ def timeline_axes(title: str, ylabel: str, timeline: Timeline) -> tuple[Figure, 
         if name in PHASE_COLOURS:
             colour, alpha = PHASE_COLOURS[name]
             ax.axvspan(start, end, color=colour, alpha=alpha, lw=0, label=name)
+    for start, end, label in timeline.faults:
+        ax.axvspan(start, end, color=FAULT_COLOUR, alpha=0.16, lw=0, label=label)
     for at, label in timeline.events:
         ax.axvline(at, color="#c62828", ls="--", lw=1, label=label)
     ax.set_xlabel("seconds since traffic started")

@@ -102,7 +102,8 @@ def charts_section(over_time: list[Chart], distribution: list[Chart]) -> str:
             h.section(
                 "Over time",
                 "<p class='muted'>Linked x axes: drag to zoom one chart and the others follow; "
-                "double-click to reset. Grey band: warmup; blue: cooldown; red dashes: events.</p>",
+                "double-click to reset. Grey band: warmup; blue: cooldown; red band: a fault's "
+                "window; red dashes: other events.</p>",
                 *(h.chart(c.id, c.caption) for c in over_time),
             ),
             h.section(
