@@ -148,10 +148,11 @@ def differing_params(runs: Sequence[Run]) -> dict[str, list[Any]]:
     return out
 
 
-def comparison_dir(runs: Sequence[Run]) -> Path:
-    """Where the comparison of these runs goes: its own directory, named by the runs' ids."""
+def comparison_dir(runs: Sequence[Run], kind: str = "runs") -> Path:
+    """Where the comparison of these runs goes: its own directory, named by the runs' ids
+    (`kind` tells a comparison from a scorecard of the same runs)."""
     digest = hashlib.sha256("\n".join(run.id for run in runs).encode()).hexdigest()[:6]
-    return paths.runs_dir() / COMPARISONS_DIR / f"{len(runs)}-runs-{runs[0].id[:16]}-{digest}"
+    return paths.runs_dir() / COMPARISONS_DIR / f"{len(runs)}-{kind}-{runs[0].id[:16]}-{digest}"
 
 
 def write_comparison(runs: Sequence[Run], out: Path | None = None) -> Path:

@@ -33,8 +33,8 @@ def _cdf(runs: Sequence[Run]) -> Chart:
         if not ms.size:
             continue
         probs = np.linspace(0, 1, min(CDF_POINTS, ms.size))
-        traces.append(_trace(np.quantile(ms, probs), probs * 100, run.id, index, "%", "ms"))
-    layout = _layout(
+        traces.append(overlay_trace(np.quantile(ms, probs), probs * 100, run.id, index, "%", "ms"))
+    layout = overlay_layout(
         "Latency CDF (load phase)", "latency from intended send time (ms)", "messages (%)"
     )
     layout["xaxis"]["type"] = "log"
@@ -51,38 +51,41 @@ def _over_time(runs: Sequence[Run]) -> list[Chart]:
             continue
         series = qos_series(first_completion_rows(run.qos), grid)
         t = grid.seconds
-        throughput.append(_trace(t, series["throughput"], run.id, index, "frames/s", "s"))
-        p99.append(_trace(t, series["latency p99"] * 1000, run.id, index, "ms", "s"))
+        throughput.append(overlay_trace(t, series["throughput"], run.id, index, "frames/s", "s"))
+        p99.append(overlay_trace(t, series["latency p99"] * 1000, run.id, index, "ms", "s"))
     x_title = "seconds since traffic started (s)"
     return [
         Chart(
             "chart-compare-throughput",
             "Frames completed per second, each run.",
             throughput,
-            _layout("Throughput over time", x_title, "frames completed (frames/s)"),
+            overlay_layout("Throughput over time", x_title, "frames completed (frames/s)"),
         ),
         Chart(
             "chart-compare-p99",
             "Latency p99 per step, by completion time, each run.",
             p99,
-            _layout("Latency p99 over time", x_title, "latency p99 (ms)"),
+            overlay_layout("Latency p99 over time", x_title, "latency p99 (ms)"),
         ),
     ]
 
 
-def _trace(x: Any, y: Any, name: str, index: int, y_unit: str, x_unit: str) -> dict[str, Any]:
+def overlay_trace(
+    x: Any, y: Any, name: str, index: int, y_unit: str, x_unit: str, **line: Any
+) -> dict[str, Any]:
+    """One run's line in the colour of its place; `line` overrides the style (shape, dash)."""
     return {
         "type": "scatter",
         "mode": "lines",
         "x": floats(x),
         "y": floats(y),
         "name": name,
-        "line": {"color": PALETTE[index % len(PALETTE)], "width": 1.6},
+        "line": {"color": PALETTE[index % len(PALETTE)], "width": 1.6, **line},
         "hovertemplate": f"{name}<br>%{{y:.4g}} {y_unit} at %{{x:.4g}} {x_unit}<extra></extra>",
     }
 
 
-def _layout(title: str, x_title: str, y_title: str) -> dict[str, Any]:
+def overlay_layout(title: str, x_title: str, y_title: str) -> dict[str, Any]:
     return {
         "title": {"text": title, "x": 0.01, "font": {"size": 14}},
         "xaxis": {"title": {"text": x_title}},

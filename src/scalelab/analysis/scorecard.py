@@ -17,10 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
+from scalelab.analysis.dataset import read_json
+
 DEFAULT_CEILING_S = 1.0  # when the spec sets no latency SLO
+COLUMNS = (
+    ("rank", "rank"),
+    ("policy", "policy"),
+    ("run", "run"),
+    ("SLO-violation s", "slo_violation_s"),
+    ("replica-s", "replica_seconds"),
+    ("energy J", "energy_j"),
+    ("rescales", "rescales"),
+    ("reaction s", "reaction_s"),
+    ("processed", "processed"),
+)
+"""The scorecard's columns in the order shown: heading, Score field."""
 
 
 @dataclass
@@ -40,13 +55,9 @@ class Score:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    def row(self) -> list[Any]:
+        """The values of COLUMNS."""
+        return [getattr(self, key) for _, key in COLUMNS]
 
 
 def _spec(run: Path) -> dict[str, Any]:
@@ -70,18 +81,22 @@ def ceiling(spec: dict[str, Any]) -> float:
 
 def violation_seconds(intended_ns: np.ndarray, latency_s: np.ndarray, limit: float) -> float:
     """Seconds (1 s bins by intended send time) whose p95 latency is above `limit`."""
-    intended_ns, latency_s = np.asarray(intended_ns), np.asarray(latency_s)
+    _, p95 = p95_per_second(intended_ns, latency_s)
+    return float(np.count_nonzero(p95 > limit))
+
+
+def p95_per_second(intended_ns: np.ndarray, latency_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each 1 s bin by intended send time, from the first message, that has messages: its
+    start (epoch ns) and its p95 latency (s)."""
+    intended_ns, latency_s = np.asarray(intended_ns, np.int64), np.asarray(latency_s, float)
     if intended_ns.size == 0:
-        return 0.0
-    bins = (intended_ns - intended_ns.min()) // 1_000_000_000
-    bad = 0
-    for second in np.unique(bins):
-        if np.percentile(latency_s[bins == second], 95) > limit:
-            bad += 1
-    return float(bad)
+        return np.zeros(0, np.int64), np.zeros(0)
+    first = int(intended_ns.min())
+    p95 = pd.Series(latency_s).groupby((intended_ns - first) // 1_000_000_000).quantile(0.95)
+    return first + p95.index.to_numpy(np.int64) * 1_000_000_000, p95.to_numpy(float)
 
 
-def _qos(run: Path) -> tuple[np.ndarray, np.ndarray, int]:
+def first_completions(run: Path) -> tuple[np.ndarray, np.ndarray, int]:
     """Intended times and latencies of each message's first completion, and how many."""
     try:
         table = pq.read_table(run / "qos.parquet", columns=["id", "intended_ns", "latency_s"])
@@ -93,8 +108,12 @@ def _qos(run: Path) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def score(run: Path) -> Score:
-    spec, summary, scaler = _spec(run), _json(run / "summary.json"), _json(run / "autoscaler.json")
-    intended, latency, messages = _qos(run)
+    spec, summary, scaler = (
+        _spec(run),
+        read_json(run / "summary.json"),
+        read_json(run / "autoscaler.json"),
+    )
+    intended, latency, messages = first_completions(run)
     limit = ceiling(spec)
     policy = scaler.get("policy") or (spec.get("autoscaler") or {}).get("policy") or "fixed"
     return Score(

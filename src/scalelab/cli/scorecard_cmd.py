@@ -1,4 +1,5 @@
-"""`scalelab scorecard RUN...`: autoscaling policies on the same load, ranked."""
+"""`scalelab scorecard RUN...`: autoscaling policies on the same load, ranked, and a page
+(`comparisons/…-scorecard-…/scorecard.html`) with their scale and latency over time."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from scalelab.analysis.lookup import find_runs
+from scalelab.analysis.scorecard import COLUMNS
 from scalelab.analysis.scorecard import scorecard as make_scorecard
+from scalelab.analysis.scorecard_charts import write_scorecard
 from scalelab.cli.common import console, handle_errors
 
 
@@ -28,23 +31,15 @@ def scorecard(
         bool, typer.Option("--json", help="Print JSON (for jq and scripts).")
     ] = False,
 ) -> None:
-    """Rank runs that differ only in the autoscaler policy: SLO first, then resources, energy."""
-    card = make_scorecard(find_runs(runs))
+    """Rank runs that differ only in the autoscaler policy: SLO first, then resources, energy;
+    write a page with each policy's replicas against the load and latency against the SLO."""
+    dirs = find_runs(runs)
+    card = make_scorecard(dirs)
+    page = write_scorecard(card, dirs)
     if as_json:
-        print(json.dumps(card.to_dict(), indent=2))
+        print(json.dumps({**card.to_dict(), "page": str(page)}, indent=2))
         return
-    table = Table(
-        "rank",
-        "policy",
-        "run",
-        "SLO-violation s",
-        "replica-s",
-        "energy J",
-        "rescales",
-        "reaction s",
-        "processed",
-        title="autoscaler scorecard",
-    )
+    table = Table(*(heading for heading, _ in COLUMNS), title="autoscaler scorecard")
     for s in card.scores:
         table.add_row(
             str(s.rank),
@@ -60,3 +55,4 @@ def scorecard(
     console.print(table)
     if not card.same_load:
         console.print("[yellow]warning:[/] the runs' load or source differ: not the same trace")
+    console.print(f"charts: {escape(str(page))}")
