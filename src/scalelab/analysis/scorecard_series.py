@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,11 +22,9 @@ from scalelab.analysis.series import own_metrics, run_grid, summary_target, targ
 @dataclass
 class Lines:
     label: str
-    replicas: tuple[list[float], list[float]] = ([], [])
-    offered: tuple[np.ndarray, np.ndarray] = field(
-        default_factory=lambda: (np.zeros(0), np.zeros(0))
-    )
-    p95_s: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: (np.zeros(0), np.zeros(0)))
+    replicas: tuple[list[float], list[float]]  # t (s), workers: steps
+    offered: tuple[np.ndarray, np.ndarray]  # t (s), target rate (msg/s)
+    p95_s: tuple[np.ndarray, np.ndarray]  # bin start (s), p95 latency (s)
 
 
 def lines(run: Run, label: str) -> Lines:
