@@ -73,7 +73,12 @@ def test_capacity_of_one_worker_is_bracketed_by_real_runs() -> None:
 
     above = summary_at(state, failing)
     fell_behind = above["throughput"] < 0.85 * above["rate"]["target_rate"]
-    assert above["verdict"]["slo_met"] is False or fell_behind, above["verdict"]
+    # Just above capacity the queue may grow slowly enough to keep the p99 under the SLO
+    # for a short run: the verdict then names the growing lag (seen on a quiet machine).
+    lag_growing = any(
+        reason.startswith("consumer lag still growing") for reason in above["verdict"]["reasons"]
+    )
+    assert above["verdict"]["slo_met"] is False or fell_behind or lag_growing, above["verdict"]
     assert "demand: 1 msg/s needs workload.workers = 1" in output
     assert recorded_pids() == {}, "a process was left behind"
 

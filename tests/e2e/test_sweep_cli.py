@@ -41,7 +41,9 @@ def sweep_args(*extra: str) -> list[str]:
 
 
 def sweep_state() -> tuple[Path, dict[str, Any]] | None:
-    found = sorted((Path(_runs_root()) / "sweeps").glob("*/sweep.json"))
+    # Only this file's sweep: the capacity tests' searches share the runs directory
+    # ("quickstart-capacity-…" sorts before it).
+    found = sorted((Path(_runs_root()) / "sweeps").glob("*-sweep-*/sweep.json"))
     if not found:
         return None
     return found[0].parent, json.loads(found[0].read_text())
