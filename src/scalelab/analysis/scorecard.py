@@ -1,10 +1,14 @@
 """The autoscaler scorecard: runs that differ only in the policy, on the same load, ranked.
 
-Per run: SLO-violation seconds (seconds of the load phase whose p95 latency, by intended
-send time, is above the spec's ceiling), replica-seconds (the autoscaler's timeline, or
-a fixed scale × the load phase), energy (summary.json), rescales, time to react (first
-scale-up after the load started) and the frames processed. Ranked by SLO violation,
-then replica-seconds, then energy: meet the SLO first, then with the least.
+Per run: SLO-violation seconds (seconds of the load phase, 1 s bins from its start by
+intended send time, whose latency percentile is above the ceiling the spec's SLO names:
+p95 for `slo.latency_p95`, p99 for `slo.latency_p99`, and with both a second is violated
+when either is above its limit; without a latency SLO, p95 against a default 1 s),
+replica-seconds (the autoscaler's timeline, or a fixed scale × the load phase), energy
+(summary.json), rescales, time to react (first scale-up after the load started) and the
+frames processed. Warmup and drain are never judged; a run without a finished load phase
+in run.json has no SLO-violation figure and ranks last. Ranked by SLO violation, then
+replica-seconds, then energy: meet the SLO first, then with the least.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import yaml
 
-from scalelab.analysis.dataset import read_json
+from scalelab.analysis.dataset import Run, Window, read_json
 
-DEFAULT_CEILING_S = 1.0  # when the spec sets no latency SLO
+DEFAULT_CEILING_S = 1.0  # p95, when the spec sets no latency SLO
+PERCENTILES = {"p95": 0.95, "p99": 0.99}
+"""The latency percentiles an SLO can name (`slo.latency_p95`, `slo.latency_p99`)."""
 COLUMNS = (
     ("rank", "rank"),
     ("policy", "policy"),
@@ -38,13 +44,32 @@ COLUMNS = (
 """The scorecard's columns in the order shown: heading, Score field."""
 
 
+@dataclass(frozen=True, order=True)
+class Ceiling:
+    """A latency limit each second of the load phase must keep at one percentile."""
+
+    percentile: str  # a key of PERCENTILES
+    limit_s: float
+    default: bool = False  # the spec sets no latency SLO: DEFAULT_CEILING_S on p95
+
+    @property
+    def quantile(self) -> float:
+        return PERCENTILES[self.percentile]
+
+    def label(self, value: str) -> str:
+        """`SLO p99 ceiling 500 ms`, or `default p95 ceiling 1 s (no latency SLO)`."""
+        if self.default:
+            return f"default {self.percentile} ceiling {value} (no latency SLO)"
+        return f"SLO {self.percentile} ceiling {value}"
+
+
 @dataclass
 class Score:
     run: str
     policy: str
     load_key: str  # hash of the spec's load and source: equal keys, same trace
-    slo_ceiling_s: float
-    slo_violation_s: float
+    slo_ceilings: list[Ceiling]  # a second is violated when any is exceeded
+    slo_violation_s: float | None  # None: no finished load phase to judge
     replica_seconds: float | None
     energy_j: float | None
     rescales: int
@@ -60,40 +85,59 @@ class Score:
         return [getattr(self, key) for _, key in COLUMNS]
 
 
-def _spec(run: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load((run / "spec.yaml").read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def load_key(spec: dict[str, Any]) -> str:
     trace = {"load": spec.get("load"), "source": spec.get("source")}
     return hashlib.sha256(json.dumps(trace, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def ceiling(spec: dict[str, Any]) -> float:
+def ceilings(spec: dict[str, Any]) -> list[Ceiling]:
+    """The ceilings the spec's SLO names (p95, p99 or both), else the default p95 one."""
     slo = spec.get("slo") or {}
-    value = slo.get("latency_p95") or slo.get("latency_p99")
-    return float(value) if isinstance(value, int | float) else DEFAULT_CEILING_S
+    named = [
+        Ceiling(name, float(slo[f"latency_{name}"]))
+        for name in PERCENTILES
+        if isinstance(slo.get(f"latency_{name}"), int | float)
+    ]
+    return named or [Ceiling("p95", DEFAULT_CEILING_S, default=True)]
 
 
-def violation_seconds(intended_ns: np.ndarray, latency_s: np.ndarray, limit: float) -> float:
-    """Seconds (1 s bins by intended send time) whose p95 latency is above `limit`."""
-    _, p95 = p95_per_second(intended_ns, latency_s)
-    return float(np.count_nonzero(p95 > limit))
+ceiling = ceilings
+"""The name run/experiment.py imports (it passes no window yet: see `violation_seconds`)."""
 
 
-def p95_per_second(intended_ns: np.ndarray, latency_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each 1 s bin by intended send time, from the first message, that has messages: its
-    start (epoch ns) and its p95 latency (s)."""
+def violation_seconds(
+    intended_ns: np.ndarray,
+    latency_s: np.ndarray,
+    limits: Sequence[Ceiling],
+    window: Window | None = None,
+) -> float:
+    """Seconds of the load phase `window` (1 s bins by intended send time) in which any
+    ceiling's percentile is above its limit. Without a window, every message's bins from
+    the first are judged, warmup included: callers that know the phases pass the load's."""
+    over: set[int] = set()
+    for c in limits:
+        starts, value = per_second(intended_ns, latency_s, c.quantile, window)
+        over.update(starts[value > c.limit_s].tolist())
+    return float(len(over))
+
+
+def per_second(
+    intended_ns: np.ndarray, latency_s: np.ndarray, quantile: float, window: Window | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each 1 s bin of `window` (from its start, by intended send time; without one, from
+    the first message) that has messages: its start (epoch ns) and the `quantile` of its
+    latencies (s). Nothing outside the window counts."""
     intended_ns, latency_s = np.asarray(intended_ns, np.int64), np.asarray(latency_s, float)
-    if intended_ns.size == 0:
+    if window is None:
+        window = (
+            (int(intended_ns.min()), int(intended_ns.max()) + 1) if intended_ns.size else (0, 0)
+        )
+    inside = (intended_ns >= window[0]) & (intended_ns < window[1])
+    if not inside.any():
         return np.zeros(0, np.int64), np.zeros(0)
-    first = int(intended_ns.min())
-    p95 = pd.Series(latency_s).groupby((intended_ns - first) // 1_000_000_000).quantile(0.95)
-    return first + p95.index.to_numpy(np.int64) * 1_000_000_000, p95.to_numpy(float)
+    bins = (intended_ns[inside] - window[0]) // 1_000_000_000
+    value = pd.Series(latency_s[inside]).groupby(bins).quantile(quantile)
+    return window[0] + value.index.to_numpy(np.int64) * 1_000_000_000, value.to_numpy(float)
 
 
 def first_completions(run: Path) -> tuple[np.ndarray, np.ndarray, int]:
@@ -107,23 +151,22 @@ def first_completions(run: Path) -> tuple[np.ndarray, np.ndarray, int]:
     return intended, table.column("latency_s").to_numpy(zero_copy_only=False)[first], first.size
 
 
-def score(run: Path) -> Score:
-    spec, summary, scaler = (
-        _spec(run),
-        read_json(run / "summary.json"),
-        read_json(run / "autoscaler.json"),
-    )
-    intended, latency, messages = first_completions(run)
-    limit = ceiling(spec)
+def score(path: Path) -> Score:
+    run = Run(path)
+    spec, scaler = run.spec, read_json(path / "autoscaler.json")
+    intended, latency, messages = first_completions(path)
+    limits, window = ceilings(spec), run.load_window
     policy = scaler.get("policy") or (spec.get("autoscaler") or {}).get("policy") or "fixed"
     return Score(
-        run=run.name,
+        run=path.name,
         policy=str(policy),
         load_key=load_key(spec),
-        slo_ceiling_s=limit,
-        slo_violation_s=violation_seconds(intended, latency, limit),
-        replica_seconds=_replica_seconds(spec, summary, scaler),
-        energy_j=((summary.get("energy") or {}).get("load") or {}).get("joules"),
+        slo_ceilings=limits,
+        slo_violation_s=None
+        if window is None
+        else violation_seconds(intended, latency, limits, window),
+        replica_seconds=_replica_seconds(spec, run.summary, scaler),
+        energy_j=((run.summary.get("energy") or {}).get("load") or {}).get("joules"),
         rescales=int(scaler.get("rescales", 0)),
         reaction_s=scaler.get("first_scale_up_s"),
         processed=messages,
@@ -145,7 +188,7 @@ def _replica_seconds(
 def _key(s: Score) -> tuple[float, float, float]:
     inf = math.inf
     return (
-        s.slo_violation_s,
+        inf if s.slo_violation_s is None else s.slo_violation_s,
         inf if s.replica_seconds is None else s.replica_seconds,
         inf if s.energy_j is None else s.energy_j,
     )

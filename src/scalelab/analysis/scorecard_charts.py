@@ -1,18 +1,20 @@
-"""The scorecard's page: the policies ranked, then overlaid over time their replicas against
-the offered load, and their p95 latency against the SLO ceiling.
+"""The scorecard's page: the policies ranked (each run linked to its report), then overlaid
+over time their replicas against the offered load, and their latency against the SLO.
 
 `scorecard.html` (plotly inlined: it opens offline) goes under the runs directory,
 `comparisons/<n>-scorecard-<first run>-<hash>/`, as `compare`'s page does, with
 `plots/scorecard-scale.png` and `plots/scorecard-latency.png` (and SVG) beside it.
-The latency drawn is what the scorecard judges: p95 per 1 s bin by intended send
-time, so the points above the ceiling line are the table's SLO-violation seconds.
+The latency drawn is what the scorecard judges: the percentile the SLO names (p95 without
+one, against the default ceiling, named so) per 1 s bin of the load phase by intended send
+time, so the points above a ceiling line are the table's SLO-violation seconds.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from scalelab.analysis import htmlkit as h
 from scalelab.analysis.compare import comparison_dir
@@ -20,11 +22,11 @@ from scalelab.analysis.compare_charts import PALETTE, overlay_layout, overlay_tr
 from scalelab.analysis.dataset import Run
 from scalelab.analysis.interactive import X_TITLE, Chart, slo_trace
 from scalelab.analysis.plots import figure, limit, outside_legend, save
-from scalelab.analysis.scorecard import COLUMNS, Scorecard
+from scalelab.analysis.scorecard import COLUMNS, PERCENTILES, Ceiling, Scorecard
 from scalelab.analysis.scorecard_series import Lines, lines
+from scalelab.analysis.units import seconds
 
 SCORECARD_FILE = "scorecard.html"
-CEILING = "p95 ceiling"
 
 
 def write_scorecard(card: Scorecard, run_dirs: Sequence[Path], out: Path | None = None) -> Path:
@@ -32,8 +34,8 @@ def write_scorecard(card: Scorecard, run_dirs: Sequence[Path], out: Path | None 
     runs = [Run(d) for d in run_dirs]
     path = out or comparison_dir(runs, "scorecard") / SCORECARD_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
+    ceilings = sorted({c for s in card.scores for c in s.slo_ceilings})
     drawn = policy_lines(card, runs)
-    ceilings = sorted({s.slo_ceiling_s for s in card.scores})
     pngs = [
         scale_png(drawn, card.same_load, path.parent / "plots" / "scorecard-scale.png"),
         latency_png(drawn, ceilings, path.parent / "plots" / "scorecard-latency.png"),
@@ -45,7 +47,7 @@ def write_scorecard(card: Scorecard, run_dirs: Sequence[Path], out: Path | None 
         ""
         if card.same_load
         else "<p class='missed'>The runs' load or source differ: not the same trace.</p>",
-        h.section("Ranking", h.table([c for c, _ in COLUMNS], [s.row() for s in card.scores])),
+        h.section("Ranking", ranking(card, run_dirs, path.parent)),
         h.section("Over time", *(h.chart(c.id, c.caption) for c in charts))
         if charts
         else h.section("Over time", *(h.image(p, p.stem) for p in pngs if p)),
@@ -55,17 +57,71 @@ def write_scorecard(card: Scorecard, run_dirs: Sequence[Path], out: Path | None 
     return path
 
 
+def ranking(card: Scorecard, run_dirs: Sequence[Path], base: Path) -> str:
+    """The ranked table, each run with a link to its report.html relative to `base`."""
+    by_name = {d.name: d for d in run_dirs}
+    rows = [[*s.row(), report_link(by_name[s.run] / "report.html", base)] for s in card.scores]
+    return h.table([c for c, _ in COLUMNS] + ["report"], rows)
+
+
+def report_link(report: Path, base: Path) -> h.Raw | str:
+    if not report.is_file():
+        return "no report yet"
+    href = Path(os.path.relpath(report.resolve(), base.resolve())).as_posix()
+    return h.Raw(f'<a href="{h.esc(href)}">report</a>')
+
+
+def percentiles(ceilings: Sequence[Ceiling]) -> list[str]:
+    """The percentiles judged, in PERCENTILES' order."""
+    return [p for p in PERCENTILES if any(c.percentile == p for c in ceilings)]
+
+
 def policy_lines(card: Scorecard, runs: Sequence[Run]) -> list[Lines]:
     """Each scored run's lines in rank order, labelled by policy (and run when repeated)."""
     by_name = {run.dir.name: run for run in runs}
     policies = [s.policy for s in card.scores]
     return [
-        lines(by_name[s.run], s.policy if policies.count(s.policy) == 1 else f"{s.policy} {s.run}")
+        lines(
+            by_name[s.run],
+            s.policy if policies.count(s.policy) == 1 else f"{s.policy} {s.run}",
+            [c.percentile for c in s.slo_ceilings],
+        )
         for s in card.scores
     ]
 
 
-def scorecard_charts(drawn: Sequence[Lines], same_load: bool, ceilings: list[float]) -> list[Chart]:
+class LatencyLine(NamedTuple):
+    name: str
+    place: int  # the run's place in the ranking: its colour
+    dashed: bool  # p99 where p95 is drawn too
+    t: Any
+    latency_s: Any
+
+
+def latency_lines(drawn: Sequence[Lines]) -> list[LatencyLine]:
+    """Each run's latency at each percentile it is judged by, named by percentile when
+    several are drawn (then p99 dashed)."""
+    several = len({p for d in drawn for p in d.latency}) > 1
+    return [
+        LatencyLine(f"{d.label} {p}" if several else d.label, i, several and p == "p99", t, v)
+        for i, d in enumerate(drawn)
+        for p, (t, v) in d.latency.items()
+    ]
+
+
+def ceiling_trace(ceiling: Ceiling, start: float, end: float) -> dict[str, Any]:
+    label = ceiling.label(seconds(ceiling.limit_s))
+    trace = slo_trace(ceiling.limit_s, "", start, end)
+    return {**trace, "name": label, "hovertemplate": f"{label}<extra></extra>"}
+
+
+def latency_title(ceilings: Sequence[Ceiling]) -> str:
+    return f"latency {' and '.join(percentiles(ceilings))}"
+
+
+def scorecard_charts(
+    drawn: Sequence[Lines], same_load: bool, ceilings: Sequence[Ceiling]
+) -> list[Chart]:
     scale = [
         overlay_trace(*d.replicas, d.label, i, "workers", "s", shape="hv")
         for i, d in enumerate(drawn)
@@ -84,13 +140,23 @@ def scorecard_charts(drawn: Sequence[Lines], same_load: bool, ceilings: list[flo
     for name, (t, rate) in offered(drawn, same_load):
         trace = overlay_trace(t, rate, name, 0, "msg/s", "s", color="#000", dash="dash")
         scale.append({**trace, "yaxis": "y2"})
+    shown = [line for line in latency_lines(drawn) if line.t.size]
     latency = [
-        overlay_trace(d.p95_s[0], d.p95_s[1] * 1000, d.label, i, "ms", "s")
-        for i, d in enumerate(drawn)
+        overlay_trace(
+            line.t,
+            line.latency_s * 1000,
+            line.name,
+            line.place,
+            "ms",
+            "s",
+            dash="dash" if line.dashed else "solid",
+        )
+        for line in shown
     ]
-    ends = [float(t) for d in drawn for t in d.p95_s[0][[0, -1]] if d.p95_s[0].size]
+    ends = [float(line.t[i]) for line in shown for i in (0, -1)]
     if ends:
-        latency += [slo_trace(c, CEILING, min(ends), max(ends)) for c in ceilings]
+        latency += [ceiling_trace(c, min(ends), max(ends)) for c in ceilings]
+    title = latency_title(ceilings)
     charts = (
         Chart(
             "chart-scorecard-scale",
@@ -100,10 +166,11 @@ def scorecard_charts(drawn: Sequence[Lines], same_load: bool, ceilings: list[flo
         ),
         Chart(
             "chart-scorecard-latency",
-            "Latency p95 per second by intended send time, each policy; dotted: the SLO "
-            "ceiling the scorecard counts violations against.",
+            f"{title.capitalize()} per second of the load phase by intended send time, each "
+            "policy at the percentile its SLO names; dotted: the ceilings the scorecard counts "
+            "violations against (a second is violated when any of its run's is exceeded).",
             latency,
-            overlay_layout("Latency p95 over time", X_TITLE, "latency p95 (ms)"),
+            overlay_layout(f"{title.capitalize()} over time", X_TITLE, f"{title} (ms)"),
         ),
     )
     return [c for c in charts if any(t["x"] for t in c.data)]
@@ -135,17 +202,21 @@ def scale_png(drawn: Sequence[Lines], same_load: bool, path: Path) -> Path | Non
     return save(fig, path)
 
 
-def latency_png(drawn: Sequence[Lines], ceilings: list[float], path: Path) -> Path | None:
-    if not any(d.p95_s[0].size for d in drawn):
+def latency_png(drawn: Sequence[Lines], ceilings: Sequence[Ceiling], path: Path) -> Path | None:
+    shown = [line for line in latency_lines(drawn) if line.t.size]
+    if not shown:
         return None
+    title = latency_title(ceilings)
     fig, ax = figure(
-        "Latency p95 over time (per second, by intended send time)", "latency p95 (ms)"
+        f"{title.capitalize()} over time (per second of the load phase, by intended send time)",
+        f"{title} (ms)",
     )
-    for i, d in enumerate(drawn):
-        ax.plot(d.p95_s[0], d.p95_s[1] * 1000, color=PALETTE[i % len(PALETTE)], label=d.label)
-    top = max(float(d.p95_s[1].max()) * 1000 for d in drawn if d.p95_s[1].size)
+    for line in shown:
+        color, style = PALETTE[line.place % len(PALETTE)], "--" if line.dashed else "-"
+        ax.plot(line.t, line.latency_s * 1000, color=color, ls=style, label=line.name)
+    top = max(float(line.latency_s.max()) * 1000 for line in shown)
     for ceiling in ceilings:
-        limit(ax, ceiling * 1000, f"SLO {CEILING} {ceiling * 1000:g} ms", top)
+        limit(ax, ceiling.limit_s * 1000, ceiling.label(f"{ceiling.limit_s * 1000:g} ms"), top)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("seconds since traffic started")
     outside_legend(ax)

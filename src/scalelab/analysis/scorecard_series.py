@@ -4,18 +4,20 @@
   `results.autoscaler`), the steps its replica-seconds integrate; a run without an
   autoscaler keeps `workload.workers` until its load ends.
 - offered load: the producer's target rate (its gauge, else summary.json's mean).
-- p95 latency: per 1 s bin by intended send time, each message once, the bins the
-  SLO-violation seconds count (`scorecard.p95_per_second`).
+- latency: at each percentile the run's SLO names (p95 without one), per 1 s bin of the
+  load phase by intended send time, each message once: the bins the SLO-violation
+  seconds count (`scorecard.per_second`); warmup and drain are not drawn.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from scalelab.analysis.dataset import Run, read_json
-from scalelab.analysis.scorecard import first_completions, p95_per_second
+from scalelab.analysis.scorecard import PERCENTILES, first_completions, per_second
 from scalelab.analysis.series import own_metrics, run_grid, summary_target, target_rate
 
 
@@ -24,14 +26,26 @@ class Lines:
     label: str
     replicas: tuple[list[float], list[float]]  # t (s), workers: steps
     offered: tuple[np.ndarray, np.ndarray]  # t (s), target rate (msg/s)
-    p95_s: tuple[np.ndarray, np.ndarray]  # bin start (s), p95 latency (s)
+    latency: dict[str, tuple[np.ndarray, np.ndarray]]  # percentile: bin start (s), latency (s)
 
 
-def lines(run: Run, label: str) -> Lines:
-    intended, latency, _ = first_completions(run.dir)
-    origin = run.origin_ns or (int(intended.min()) if intended.size else 0)
-    starts, p95 = p95_per_second(intended, latency)
-    return Lines(label, replicas(run), offered_load(run), ((starts - origin) / 1e9, p95))
+def lines(run: Run, label: str, percentiles: Sequence[str]) -> Lines:
+    """The run's lines, its latency at each of `percentiles` (keys of PERCENTILES)."""
+    return Lines(label, replicas(run), offered_load(run), latency(run, percentiles))
+
+
+def latency(run: Run, percentiles: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each percentile per 1 s bin of the load phase; nothing without a finished load phase."""
+    window = run.load_window
+    if window is None:
+        return {}
+    intended, latency_s, _ = first_completions(run.dir)
+    origin = run.origin_ns or window[0]
+    out = {}
+    for name in percentiles:
+        starts, value = per_second(intended, latency_s, PERCENTILES[name], window)
+        out[name] = ((starts - origin) / 1e9, value)
+    return out
 
 
 def replicas(run: Run) -> tuple[list[float], list[float]]:

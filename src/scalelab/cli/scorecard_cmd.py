@@ -11,9 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from scalelab.analysis.lookup import find_runs
-from scalelab.analysis.scorecard import COLUMNS
+from scalelab.analysis.scorecard import COLUMNS, Scorecard
 from scalelab.analysis.scorecard import scorecard as make_scorecard
 from scalelab.analysis.scorecard_charts import write_scorecard
+from scalelab.analysis.units import seconds
 from scalelab.cli.common import console, handle_errors
 
 
@@ -53,6 +54,24 @@ def scorecard(
             str(s.processed),
         )
     console.print(table)
-    if not card.same_load:
-        console.print("[yellow]warning:[/] the runs' load or source differ: not the same trace")
+    for line in _notes(card):
+        console.print(line)
     console.print(f"charts: {escape(str(page))}")
+
+
+def _notes(card: Scorecard) -> list[str]:
+    """What the SLO-violation column judged against, and the warnings."""
+    judged = sorted({c for s in card.scores for c in s.slo_ceilings})
+    lines = [
+        "judged per second of the load phase against: "
+        + ", ".join(escape(c.label(seconds(c.limit_s))) for c in judged)
+    ]
+    lines += [
+        f"[yellow]warning:[/] {escape(s.run)} has no finished load phase in run.json: "
+        "its SLO is not judged and it ranks last"
+        for s in card.scores
+        if s.slo_violation_s is None
+    ]
+    if not card.same_load:
+        lines.append("[yellow]warning:[/] the runs' load or source differ: not the same trace")
+    return lines
