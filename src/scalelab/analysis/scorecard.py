@@ -101,10 +101,6 @@ def ceilings(spec: dict[str, Any]) -> list[Ceiling]:
     return named or [Ceiling("p95", DEFAULT_CEILING_S, default=True)]
 
 
-ceiling = ceilings
-"""The name run/experiment.py imports (it passes no window yet: see `violation_seconds`)."""
-
-
 def violation_seconds(
     intended_ns: np.ndarray,
     latency_s: np.ndarray,

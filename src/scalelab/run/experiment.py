@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from rich.console import Console
 
-from scalelab.analysis.scorecard import ceiling, violation_seconds
+from scalelab.analysis.scorecard import ceilings, violation_seconds
 from scalelab.analysis.summary import read_qos, summarise
 from scalelab.autoscale.actuator import LocalWorkers
 from scalelab.autoscale.service import Autoscaler, Sources
@@ -545,12 +545,14 @@ class Experiment:
             raise AccountingError(accounting)
 
     def _autoscaler_figures(self, summary: dict[str, Any]) -> dict[str, object]:
-        """Replica-seconds, rescales, reaction times, SLO-violation seconds (p95 per second
-        above the spec's ceiling), duplicates per rescale."""
+        """Replica-seconds, rescales, reaction times, SLO-violation seconds (seconds of the
+        load phase whose latency percentile is above the SLO's ceiling), duplicates per
+        rescale."""
         qos = read_qos(self.session.dir / "qos.parquet")
-        limit = ceiling(self.spec.model_dump(mode="json"))
+        limits = ceilings(self.spec.model_dump(mode="json"))
         none = np.zeros(0)
-        slo_s = violation_seconds(qos.get("intended_ns", none), qos.get("latency_s", none), limit)
+        intended, latency = qos.get("intended_ns", none), qos.get("latency_s", none)
+        slo_s = violation_seconds(intended, latency, limits, self._load_window_ns())
         return run_figures(self.record.results["autoscaler"], slo_s, duplicates(summary))
 
     def _note_tracker_drain(self) -> None:
