@@ -110,12 +110,34 @@ def capacity(
     demand: Annotated[
         list[float] | None, typer.Option(help="Also say the fewest workers for this rate.")
     ] = None,
+    knee: Annotated[
+        bool,
+        typer.Option(
+            "--knee",
+            help="Per level, first one run whose load climbs in --knee-steps equal steps to the "
+            "upper bound; the last step that kept up and the first saturated one bound the "
+            "search (fewer probes). The run is kept and reused like the probes.",
+        ),
+    ] = False,
+    knee_steps: Annotated[
+        int, typer.Option(min=2, max=24, help="Steps of the --knee run.")
+    ] = 8,  # knee.DEFAULT_STEPS
+    knee_step: Annotated[
+        float,
+        typer.Option(
+            min=10.0,
+            help="Seconds each step of the --knee run is judged (at least 10, so a step holds "
+            "enough messages to tell saturated; the warmup comes on top).",
+        ),
+    ] = 15.0,  # knee.DEFAULT_STEP_S, knee.MIN_STEP_S
     set_: SetOption = None,
     platform: PlatformOption = None,
 ) -> None:
     """Find, per level of one varied field (e.g. --vary workload.workers=1..4), the highest
-    constant rate that is sustained (SLO met, lag steady, completed ≈ offered, nothing lost)."""
+    constant rate that is sustained (SLO met, lag steady, completed ≈ offered, nothing lost).
+    With --knee, one step-load run per level bounds each search first."""
     from scalelab.sweep.capacity_cli import run_capacity_command
+    from scalelab.sweep.knee import KneeSettings
 
     overrides = [*with_platform(set_, platform), *(f"slo.{item}" for item in slo or [])]
     code = run_capacity_command(
@@ -128,6 +150,7 @@ def capacity(
         tolerance,
         demand or [],
         console,
+        KneeSettings(knee_steps, knee_step) if knee else None,
     )
     if code:
         raise typer.Exit(code)

@@ -7,11 +7,14 @@ sweep.json like a sweep cell, so re-running the same command reuses every
 probe that finished. The result is a table (capacity, the lowest failing
 rate, J/frame at capacity, scaling efficiency), written to capacity.parquet,
 and its inverse, "demand": the fewest workers for a given rate.
+
+With `--knee` each level first gets one step-load run whose knee bounds its
+search (`knee.py`); the table says which bounds came from a knee run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +24,19 @@ from rich.console import Console
 from scalelab.sweep.execute import SweepProgress, refresh_tables, run_cell
 from scalelab.sweep.grid import Cell
 from scalelab.sweep.judge import CRITERIA, Judgement, judge
+from scalelab.sweep.knee import (
+    FROM_UPPER,
+    Bounds,
+    KneeSettings,
+    bounded_search,
+    knee_bounds,
+)
 from scalelab.sweep.plan import Plan
-from scalelab.sweep.search import SearchResult, probes_needed, search
+from scalelab.sweep.search import SearchInterrupted, SearchResult, probes_needed
 from scalelab.sweep.state import SweepState
 
 RATE_KEY = "load.rate"
 CAPACITY_FILE = "capacity.parquet"
-
-
-class SearchInterrupted(Exception):
-    """A probe run was aborted (Ctrl-C): the search stops; re-running resumes it."""
 
 
 @dataclass
@@ -41,6 +47,14 @@ class Settings:
     """Upper bound per level value (as written in the grid)."""
     floor: float = 0.0
     """A rate expected to be sustained, probed only when no bisection probe was."""
+    knee: KneeSettings | None = None
+    """Bound each level's search by the knee of one step-load run first (`--knee`)."""
+
+    def most_runs(self, upper: float) -> int:
+        """Runs a level with this upper bound needs at most (with a knee: if it holds)."""
+        if self.knee is not None:
+            return self.knee.most_runs(upper, self.resolution)
+        return probes_needed(upper, self.resolution, self.floor)
 
 
 @dataclass
@@ -49,6 +63,7 @@ class Level:
     value: str
     result: SearchResult
     runs: dict[float, Path]
+    bounds: Bounds
 
 
 def run_capacity(
@@ -56,9 +71,7 @@ def run_capacity(
 ) -> list[Level]:
     """Search every level in grid order; write capacity.parquet and sweep.json's `capacity`."""
     (key,) = plan.vary
-    total = sum(
-        probes_needed(b, settings.resolution, settings.floor) for b in settings.bounds.values()
-    )
+    total = sum(settings.most_runs(b) for b in settings.bounds.values())
     levels = []
     with SweepProgress(console, total, plan) as progress:
         for value in plan.vary[key]:
@@ -92,8 +105,24 @@ def _search_level(
         _say(console, key, value, rate, verdict)
         return verdict.sustained
 
-    result = search(sustains, settings.bounds[value], settings.resolution, settings.floor)
-    return Level(key, value, result, runs)
+    upper = settings.bounds[value]
+    bounds = Bounds(settings.floor, upper, FROM_UPPER)
+    if settings.knee is not None:
+        bounds, ran = knee_bounds(
+            plan,
+            state,
+            (key, value),
+            settings.knee,
+            console,
+            upper=upper,
+            resolution=settings.resolution,
+            floor=settings.floor,
+        )
+        if ran:
+            progress.advance(state)
+        console.print(f"{key}={value}: {bounds.note}")
+    result = bounded_search(sustains, bounds, upper, settings.resolution, settings.floor)
+    return Level(key, value, result, runs, bounds)
 
 
 def _explain(verdict: Judgement) -> str:
@@ -114,6 +143,7 @@ def _write(plan: Plan, state: SweepState, settings: Settings, levels: list[Level
         "tolerance": settings.tolerance,
         "floor": settings.floor,
         "upper_bounds": settings.bounds,
+        "knee": asdict(settings.knee) if settings.knee else None,
         "criteria": CRITERIA.format(tolerance=settings.tolerance),
         "levels": table.to_dict(orient="records"),
     }
@@ -135,7 +165,11 @@ def capacity_table(levels: list[Level]) -> pd.DataFrame:
                 "joules_per_frame": _joules(at),
                 "capacity_run": at.name if at else None,
                 "probes": len(result.probes),
-                "note": result.note,
+                "lower_bound": level.bounds.lower,
+                "upper_bound": level.bounds.upper,
+                "bounds_from": level.bounds.source,
+                "knee_run": level.bounds.knee_run,
+                "note": "; ".join(n for n in (level.bounds.note, result.note) if n),
             }
         )
     table = pd.DataFrame(rows)

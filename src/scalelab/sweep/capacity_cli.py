@@ -14,16 +14,16 @@ from scalelab.spec.models import YoloWorkload
 from scalelab.sweep import bare
 from scalelab.sweep.capacity import (
     RATE_KEY,
-    SearchInterrupted,
     Settings,
     capacity_table,
     demand,
     run_capacity,
 )
 from scalelab.sweep.grid import VARY_SOURCE, Cell
+from scalelab.sweep.knee import KneeSettings
 from scalelab.sweep.plan import Plan, plan_sweep
 from scalelab.sweep.report import write_report
-from scalelab.sweep.search import grid_points, probes_needed
+from scalelab.sweep.search import SearchInterrupted, grid_points, probes_needed
 from scalelab.sweep.state import SweepState
 
 
@@ -37,12 +37,16 @@ def run_capacity_command(
     tolerance: float,
     rates: Sequence[float],
     console: Console,
+    knee: KneeSettings | None = None,
 ) -> int:
-    """Exit code: 0 searched every level, 130 interrupted (re-run to resume), 1 no capacity."""
+    """Exit code: 0 searched every level, 130 interrupted (re-run to resume), 1 no capacity.
+
+    `knee`: bound each level's search by one step-load run's knee first (`knee.py`).
+    """
     plan = plan_sweep(spec_path, overrides, vary, 1, 0, kind="capacity")
     _check(plan)
     bounds = upper_bounds(plan, max_rate, console)
-    settings = Settings(resolution, tolerance, bounds, min_rate)
+    settings = Settings(resolution, tolerance, bounds, min_rate, knee)
     _announce(plan, settings, console)
     state = SweepState.open(plan.dir, {**plan.header(), "status": "running"})
     try:
@@ -103,20 +107,29 @@ def _bare_line(w: YoloWorkload, rate: bare.BareRate) -> str:
 
 
 def _announce(plan: Plan, settings: Settings, console: Console) -> None:
-    most = sum(
-        probes_needed(b, settings.resolution, settings.floor) for b in settings.bounds.values()
-    )
-    grid = sum(grid_points(b, settings.resolution) for b in settings.bounds.values())
+    uppers = settings.bounds.values()
+    plain = sum(probes_needed(b, settings.resolution, settings.floor) for b in uppers)
+    grid = sum(grid_points(b, settings.resolution) for b in uppers)
     bounds = ", ".join(f"{k}: {v:g}" for k, v in settings.bounds.items())
+    runs = f"at most {plain} probe runs"
+    if settings.knee is not None:
+        knee = settings.knee
+        most = sum(settings.most_runs(b) for b in uppers)
+        runs = (
+            f"per level one knee run of {knee.steps} steps × {knee.step_s:g} s up to the bound, "
+            f"then probes within its knee: about {most} runs in all (without --knee: {plain})"
+        )
     console.print(
         f"capacity {plan.id}: upper bounds {bounds} msg/s, resolution {settings.resolution:g} "
-        f"msg/s; at most {most} probe runs (an exhaustive grid: {grid})\n  → {plan.dir}"
+        f"msg/s; {runs} (an exhaustive grid: {grid})\n  → {plan.dir}"
     )
 
 
 def _print(table: pd.DataFrame, plan: Plan, console: Console, rates: Sequence[float]) -> None:
     key = plan.params[0]
-    view = Table(key, "capacity msg/s", "lowest failing", "J/frame", "efficiency", "probes")
+    view = Table(
+        key, "capacity msg/s", "lowest failing", "J/frame", "efficiency", "probes", "searched"
+    )
     for row in table.itertuples():
         view.add_row(
             f"{row.workers:g}",
@@ -125,6 +138,7 @@ def _print(table: pd.DataFrame, plan: Plan, console: Console, rates: Sequence[fl
             _show(row.joules_per_frame, "{:.3f}"),
             _show(row.efficiency, "{:.0%}"),
             str(row.probes),
+            f"{row.lower_bound:g}–{row.upper_bound:g} ({row.bounds_from})",
         )
     console.print(view)
     for note in table["note"]:

@@ -14,6 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
+class SearchInterrupted(Exception):
+    """A probe run was aborted (Ctrl-C): the search stops; re-running resumes it."""
+
+
 @dataclass
 class SearchResult:
     capacity: float | None
@@ -44,7 +48,7 @@ def search(
         return SearchResult(upper, None, probes, note)
     low, high = lower, upper
     while high - low > resolution:
-        middle = _round((low + high) / 2, resolution)
+        middle = round_rate((low + high) / 2, resolution)
         if middle <= low or middle >= high:
             break
         if probe(middle):
@@ -60,10 +64,21 @@ def search(
     return SearchResult(max(sustained), high, probes)
 
 
-def _round(rate: float, resolution: float) -> float:
+def round_rate(rate: float, resolution: float) -> float:
     """Probe rates on a grid a tenth of the resolution wide (readable, repeatable values)."""
     grain = resolution / 10
     return round(round(rate / grain) * grain, 6)
+
+
+def combine(first: SearchResult, second: SearchResult, note: str) -> SearchResult:
+    """Two searches of one configuration as one: every rate probed once, the highest sustained
+    rate, and the lowest failing rate above it (or below everything, when none was sustained)."""
+    probes = list(dict(first.probes + second.probes).items())
+    sustained = [rate for rate, ok in probes if ok]
+    capacity = max(sustained) if sustained else None
+    failing = [rate for rate, ok in probes if not ok and (capacity is None or rate > capacity)]
+    notes = "; ".join(text for text in (note, second.note) if text)
+    return SearchResult(capacity, min(failing) if failing else None, probes, notes)
 
 
 def probes_needed(upper: float, resolution: float, lower: float = 0.0) -> int:
