@@ -55,7 +55,7 @@ def test_capacity_of_one_worker_is_bracketed_by_real_runs() -> None:
     result = scalelab(*capacity_args(), timeout=590)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    (sweep_dir,) = (Path(os.environ["SCALELAB_RUNS"]) / "sweeps").glob("*-capacity-*")
+    (sweep_dir,) = (Path(os.environ["SCALELAB_RUNS"]) / "sweeps").glob("quickstart-capacity-*")
     state = json.loads((sweep_dir / "sweep.json").read_text())
     table = pd.read_parquet(sweep_dir / "capacity.parquet")
     (row,) = table.to_dict(orient="records")
