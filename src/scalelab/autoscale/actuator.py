@@ -6,12 +6,17 @@ each process keeps its own log, metrics series and consumer-group member id. Sca
 down stops the newest workers with SIGTERM: each finishes and commits its batch in
 its revoke callback, and the group hands its partitions to the others (cooperative
 rebalance), so nothing is lost and only uncommitted work is redone.
+
+An actuator may also bound what it can reach (`Bounded.clamp`: a Flink job's slots and
+maximum parallelism) and confirm its own rescales (`ConfirmsRescale.progress`: a Flink job
+runs at the new parallelism), where the workers' consumer group says nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from scalelab.platform.base import ComponentLaunch, Platform
 
@@ -22,6 +27,31 @@ class Actuator(Protocol):
     def scale_to(self, n: int) -> None: ...
 
     def current(self) -> int: ...
+
+
+@runtime_checkable
+class Bounded(Protocol):
+    def clamp(self, n: int) -> tuple[int, str]:
+        """The scale the actuator can reach for `n`, and why it differs ("" when it does not)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the last rescale got: done, what is seen now, and the times it knows."""
+
+    done: bool
+    seen: str  # for a rescale never confirmed: what the actuator saw instead
+    requested_ns: int | None = None
+    effective_ns: int | None = None
+    completed_ns: int | None = None
+
+
+@runtime_checkable
+class ConfirmsRescale(Protocol):
+    def progress(self, target: int) -> Progress:
+        """Whether the rescale to `target` requested last is complete."""
+        ...
 
 
 class LocalWorkers:

@@ -1,8 +1,11 @@
 """One decision per interval: read, decide, clamp, respect the cooldown, act, record.
 
 A rescale is followed until the consumer group shows it (the wanted number of members
-holding every partition); the cooldown runs from that completion, so a policy never
-judges a scale whose rebalance is still going on.
+holding every partition), or, for an actuator that confirms its own rescales (a Flink
+job's parallelism: no consumer group shows it), until the actuator says so; the cooldown
+runs from that completion, so a policy never judges a scale whose rebalance is still
+going on. An actuator with bounds of its own (a Flink job's slots) clamps the target
+further, and the decision's reason says so.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scalelab.autoscale.actuator import Actuator
+from scalelab.autoscale.actuator import Actuator, Bounded, ConfirmsRescale, Progress
 from scalelab.autoscale.decisions import Decision, inputs_json
 from scalelab.autoscale.policy import Policy
 from scalelab.autoscale.signals import Signals
@@ -46,8 +49,9 @@ class Controller:
 
     def decide(self, signals: Signals) -> Decision:
         want = self.policy.decide(signals)
-        target = min(max(want.replicas, self.spec.min), self.spec.max)
-        action, reason = self._action(signals, target, want.reason)
+        target, why = self._clamp(want.replicas)
+        reason = f"{want.reason}; {why}" if why else want.reason
+        action, reason = self._action(signals, target, reason)
         decision = Decision(
             time_ns=time.time_ns(),
             elapsed_s=round(signals.elapsed, 3),
@@ -63,6 +67,13 @@ class Controller:
         if decision.rescale:
             self._act(decision, signals.elapsed)
         return decision
+
+    def _clamp(self, wanted: int) -> tuple[int, str]:
+        """[min, max], then what the actuator can reach (with its reason, if it clamps)."""
+        target = min(max(wanted, self.spec.min), self.spec.max)
+        if isinstance(self.actuator, Bounded):
+            return self.actuator.clamp(target)
+        return target, ""
 
     def _action(self, s: Signals, target: int, reason: str) -> tuple[str, str]:
         if target != s.current and self.pending is not None:
@@ -82,18 +93,27 @@ class Controller:
         self.pending = Pending(decision, elapsed)
 
     def follow(self, elapsed: float) -> Decision | None:
-        """Close the pending rescale once the group shows it; returns it when closed."""
+        """Close the pending rescale once it shows; returns it when closed."""
         if self.pending is None:
             return None
         decision = self.pending.decision
-        members, assigned = self.group_state()
-        done = members == decision.target and (decision.target == 0 or assigned >= self.partitions)
-        if not done and elapsed - self.pending.started < RESCALE_TIMEOUT_S:
+        progress = self._progress(decision.target)
+        if not progress.done and elapsed - self.pending.started < RESCALE_TIMEOUT_S:
             return None
-        if done:
-            decision.completed_ns = time.time_ns()
-        else:
-            decision.reason += f"; the group never showed it ({members} members)"
+        # The actuator's own times where it knows them (a Flink job's rescale record).
+        decision.requested_ns = progress.requested_ns or decision.requested_ns
+        decision.effective_ns = progress.effective_ns or decision.effective_ns
+        decision.completed_ns = progress.completed_ns or (time.time_ns() if progress.done else None)
+        if not progress.done:
+            decision.reason += f"; {progress.seen}"
         self.pending = None
         self.quiet_until = elapsed + self.spec.cooldown
         return decision
+
+    def _progress(self, target: int) -> Progress:
+        """The actuator's own word where it has one, else the workers' consumer group."""
+        if isinstance(self.actuator, ConfirmsRescale):
+            return self.actuator.progress(target)
+        members, assigned = self.group_state()
+        done = members == target and (target == 0 or assigned >= self.partitions)
+        return Progress(done, f"the group never showed it ({members} members)")

@@ -3,6 +3,9 @@
 A rescale's row is completed later with the times it became effective (the workers
 were started or stopped) and complete (the consumer group holds the wanted members
 and every partition), so the table explains each rescale from request to completion.
+For a Flink job's parallelism the times are those of the job's rescale record: requested
+(the REST call), effective (the job runs at the new parallelism, every task RUNNING) and
+complete (the first checkpoint after that).
 """
 
 from __future__ import annotations

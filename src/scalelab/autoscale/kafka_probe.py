@@ -1,7 +1,8 @@
 """Arrival rate, lag and the consumer group's state, straight from the broker's offsets.
 
 The autoscaler has its own clients (it may run in its own thread); the arrival rate
-is the growth of the input topic's end offsets between two reads.
+is the growth of the input topics' end offsets between two reads (a job may read several:
+the Flink join's two sensor topics), the lag their sum.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from scalelab.run import kafka_ops
 
 
 class KafkaProbe:
-    def __init__(self, bootstrap: str, group: str, topic: str):
+    def __init__(self, bootstrap: str, group: str, topic: str, more_topics: tuple[str, ...] = ()):
         self.topic = topic
+        self.topics = (topic, *more_topics)
         self.group = group
         self.offsets = kafka_ops.OffsetReader(bootstrap, group)
         self.admin = kafka_ops.admin(bootstrap)
@@ -22,9 +24,12 @@ class KafkaProbe:
 
     def read(self) -> tuple[float, float]:
         """(arrival rate since the previous read, lag) in messages/s and messages."""
-        ends = self.offsets.end_offsets(self.topic)
-        lag = float(self.offsets.lag(self.topic, ends))
-        now, total = time.monotonic(), sum(ends.values())
+        lag, total = 0.0, 0
+        for topic in self.topics:
+            ends = self.offsets.end_offsets(topic)
+            lag += self.offsets.lag(topic, ends)
+            total += sum(ends.values())
+        now = time.monotonic()
         rate = math.nan
         if self._last is not None and now > self._last[0]:
             rate = max(0.0, (total - self._last[1]) / (now - self._last[0]))

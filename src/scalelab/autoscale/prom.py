@@ -25,13 +25,26 @@ class PromReader:
     def close(self) -> None:
         self.client.close()
 
-    def query(self, expr: str) -> list[float]:
+    def readings(self) -> dict[str, object]:
+        """Everything a policy reads from Prometheus, as `Signals` fields."""
+        return dict(
+            busy=self.busy(),
+            cpu=self.cpu(),
+            processed_rate=self.processed_rate(),
+            latency_p95=self.latency_p95(),
+        )
+
+    def samples(self, expr: str) -> list[tuple[dict[str, str], float]]:
+        """An instant query's series: (labels, value) each."""
         try:
             reply = self.client.get("/api/v1/query", params={"query": expr})
             reply.raise_for_status()
         except httpx.HTTPError as error:
             raise ScalelabError(f"prometheus query failed: {expr}: {error}") from error
-        return [float(r["value"][1]) for r in reply.json()["data"]["result"]]
+        return [(dict(r["metric"]), float(r["value"][1])) for r in reply.json()["data"]["result"]]
+
+    def query(self, expr: str) -> list[float]:
+        return [value for _, value in self.samples(expr)]
 
     def _per_worker(self, counter: str) -> tuple[float, ...]:
         live = f"(up{{{self.sel}}} == 1)"

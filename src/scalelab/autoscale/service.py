@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -47,6 +48,15 @@ class Sources:
     topic: str
     partitions: int
     components: str = "worker-.*"
+    more_topics: tuple[str, ...] = ()  # a job reading several inputs (the Flink join)
+
+
+class Readings(Protocol):
+    """Where the Prometheus inputs come from: the workers (`PromReader`) or a Flink job."""
+
+    def readings(self) -> dict[str, object]: ...
+
+    def close(self) -> None: ...
 
 
 class Autoscaler:
@@ -58,15 +68,19 @@ class Autoscaler:
         record_event: RecordEvent,
         out_dir: Path,
         registry: CollectorRegistry | None = None,
+        readings: Readings | None = None,
     ):
         self.spec = spec
         self.actuator = actuator
+        self.unit: str | None = getattr(actuator, "unit", None)  # "parallelism" for Flink
         self.record_event = record_event
         self.out_dir = out_dir
-        self.prom = PromReader(
+        self.prom: Readings = readings or PromReader(
             sources.prometheus_url, sources.run_id, spec.window, sources.components
         )
-        self.kafka = KafkaProbe(sources.bootstrap, sources.group, sources.topic)
+        self.kafka = KafkaProbe(
+            sources.bootstrap, sources.group, sources.topic, sources.more_topics
+        )
         self.controller = Controller(
             spec, make_policy(spec), actuator, self.kafka.group_state, sources.partitions
         )
@@ -102,7 +116,7 @@ class Autoscaler:
             self.metrics.scaled(self.actuator.current())
             self.record_event(
                 f"autoscaler-{decision.action}",
-                f"{self.spec.policy}: {decision.current} → {decision.target} at "
+                f"{self._scale(decision.current, decision.target)} at "
                 f"{decision.elapsed_s:.1f} s: {decision.reason}",
             )
         return decision
@@ -117,18 +131,17 @@ class Autoscaler:
         how = "complete" if closed.completed_ns else "not confirmed"
         self.record_event(
             "autoscaler-rescale-completed",
-            f"{self.spec.policy}: {closed.current} → {closed.target} {how} after {seconds:.2f} s",
+            f"{self._scale(closed.current, closed.target)} {how} after {seconds:.2f} s",
         )
+
+    def _scale(self, current: int, target: int) -> str:
+        what = f"{self.unit} " if self.unit else ""
+        return f"{self.spec.policy}: {what}{current} → {target}"
 
     def read(self, elapsed: float) -> Signals:
         arrival, lag = self.kafka.read()
         try:
-            prom = dict(
-                busy=self.prom.busy(),
-                cpu=self.prom.cpu(),
-                processed_rate=self.prom.processed_rate(),
-                latency_p95=self.prom.latency_p95(),
-            )
+            prom = self.prom.readings()
         except ScalelabError:
             prom = {}
         return Signals(
@@ -170,4 +183,7 @@ class Autoscaler:
             self.kafka.close()
 
     def summary(self) -> dict[str, object]:
-        return autoscale_summary(self.spec.policy, self.decisions, self.timeline)
+        summary = autoscale_summary(self.spec.policy, self.decisions, self.timeline)
+        if self.unit:  # replica_seconds and max_replicas count this (parallelism-seconds)
+            summary["scale_unit"] = self.unit
+        return summary

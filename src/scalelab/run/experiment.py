@@ -27,6 +27,8 @@ from rich.console import Console
 from scalelab.analysis.scorecard import ceilings, violation_seconds
 from scalelab.analysis.summary import read_qos, summarise
 from scalelab.autoscale.actuator import LocalWorkers
+from scalelab.autoscale.flink import FlinkParallelism, Slots
+from scalelab.autoscale.flink_prom import FlinkReader
 from scalelab.autoscale.service import Autoscaler, Sources
 from scalelab.autoscale.summary import run_figures
 from scalelab.chaos.injectors import Target
@@ -197,8 +199,6 @@ class Experiment:
         as the faults' `at` does). A fault the platform cannot inject fails here, named."""
         record = self._control_event
         if self.spec.autoscaler is not None:
-            if isinstance(self.spec.workload, FlinkWorkload):
-                raise ComponentError("autoscaler", "Flink parallelism is not autoscaled yet")
             broker = self.spec.broker
             sources = Sources(
                 self.endpoints.prometheus_url,
@@ -207,10 +207,14 @@ class Experiment:
                 self.group,
                 broker.input_topic,
                 broker.partitions,
+                more_topics=tuple(self.inputs[1:]),
             )
-            self.autoscaler = Autoscaler(
-                self.spec.autoscaler, sources, self.workers, record, self.session.dir
-            )
+            if isinstance(self.spec.workload, FlinkWorkload):
+                self.autoscaler = self._flink_autoscaler(self.spec.workload, sources)
+            else:
+                self.autoscaler = Autoscaler(
+                    self.spec.autoscaler, sources, self.workers, record, self.session.dir
+                )
         if self.spec.chaos:
             target = Target()
             if isinstance(self.platform, LocalPlatform):
@@ -222,6 +226,32 @@ class Experiment:
                     proxy=getattr(self.platform, "proxy", None),
                 )
             self.chaos = ChaosSchedule(self.spec.chaos, target, record)
+
+    def _flink_autoscaler(self, workload: FlinkWorkload, sources: Sources) -> Autoscaler:
+        """The job's parallelism as the scale: rescaled through the job's own rescale path
+        (as a parallelism schedule is), its inputs from Flink's counters in Prometheus."""
+        assert self.spec.autoscaler is not None
+        if self.flink is None:
+            raise ComponentError("autoscaler", "no Flink job is running to scale")
+        if self.pending_steps:
+            raise ComponentError(
+                "autoscaler",
+                "the workload's parallelism schedule (or strategy) and the autoscaler would "
+                "both rescale the job: give one",
+            )
+        slots = Slots(
+            workload.max_parallelism, workload.taskmanagers, workload.slots_per_taskmanager
+        )
+        actuator = FlinkParallelism(self.flink, slots, check=self.platform.check_health)
+        readings = FlinkReader(sources.prometheus_url, sources.run_id, self.spec.autoscaler.window)
+        return Autoscaler(
+            self.spec.autoscaler,
+            sources,
+            actuator,
+            self._control_event,
+            self.session.dir,
+            readings=readings,
+        )
 
     def _control_event(self, kind: str, detail: str) -> None:
         component = "autoscaler" if kind.startswith("autoscaler") else "chaos"
