@@ -2,7 +2,8 @@
 
 Each acts on the local platform through a small `Target` (the worker pids, the broker's
 stop and start, the proxy, the output topic), so the scheduler and the injectors are
-tested without an orchestrator.
+tested without an orchestrator. A platform with injectors of its own (Kubernetes: Chaos
+Mesh objects, pod exec) gives them through `Target.factory` instead.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class Target:
     start_broker: Callable[[], None] | None = None
     proxy: TcpProxy | None = None
     set_output_limit: Callable[[int | None], None] | None = None  # None: restore
+    # a platform's own injectors: one per fault, or ChaosError naming why it cannot be
+    factory: Callable[[ChaosFault], Injector] | None = None
 
 
 class Injector(Protocol):
@@ -154,4 +157,6 @@ INJECTORS: dict[str, Callable[[ChaosFault, Target], Injector]] = {
 
 
 def injector(fault: ChaosFault, target: Target) -> Injector:
+    if target.factory is not None:
+        return target.factory(fault)
     return INJECTORS[fault.kind](fault, target)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
-
 from scalelab.chaos.injectors import Target
+from scalelab.chaos.output import output_limit_setter
 from scalelab.chaos.proxy import TcpProxy
 from scalelab.platform.local.platform import LocalPlatform
 
@@ -32,21 +31,11 @@ def local_target(
         platform.processes["broker"].start()
         platform.expected_exits.discard("broker")
 
-    def set_output_limit(limit: int | None) -> None:
-        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-        op = AlterConfigOpType.DELETE if limit is None else AlterConfigOpType.SET
-        entry = ConfigEntry("max.message.bytes", str(limit or ""), incremental_operation=op)
-        resource = ConfigResource(
-            ConfigResource.Type.TOPIC, output_topic, incremental_configs=[entry]
-        )
-        for future in admin.incremental_alter_configs([resource]).values():
-            future.result(timeout=30)
-
     has_broker = "broker" in platform.processes
     return Target(
         worker_pids=worker_pids,
         stop_broker=stop_broker if has_broker else None,
         start_broker=start_broker if has_broker else None,
         proxy=proxy,
-        set_output_limit=set_output_limit,
+        set_output_limit=output_limit_setter(bootstrap, output_topic),
     )

@@ -30,7 +30,8 @@ class ChaosFault(Section):
         "'restart-broker': stop the broker, start it again after the duration; "
         "'cpu-stress': busy-loop processes on the machine; 'network-delay'/'-loss'/"
         "'-bandwidth': through the TCP proxy between the components and the broker; "
-        "'fail-output': the output topic refuses results (delivery errors)."
+        "'fail-output': the output topic refuses results (delivery errors). On Kubernetes: "
+        "Chaos Mesh objects where it is installed, else pod exec (docs/kubernetes.md)."
     )
     at: LoadOffset = Field(description="Seconds after the load starts.")
     duration: Annotated[float, Duration(maximum=DAY)] = Field(

@@ -230,6 +230,14 @@ class KubernetesSpec(Section):
     kepler_version: str = Field(
         "0.11", description="Kepler version the cluster runs (selects its metric names)."
     )
+    chaos: Literal["auto", "chaos-mesh", "kubernetes"] = Field(
+        "auto",
+        description="How the spec's chaos faults are injected: chaos-mesh: as Chaos Mesh "
+        "objects (PodChaos, NetworkChaos, StressChaos; Chaos Mesh must be installed); "
+        "kubernetes: only what the API does itself (exec in a pod: pause a worker, restart "
+        "the broker's container; other faults are refused); auto: chaos-mesh when the "
+        "cluster has its resources, else kubernetes.",
+    )
     create_namespace: bool = Field(
         True, description="Create platform.namespace for the run and delete it at the end."
     )

@@ -1,10 +1,12 @@
-"""Structural checks of the custom resources scalelab writes (Strimzi, prometheus-operator).
+"""Structural checks of the custom resources scalelab writes (Strimzi, prometheus-operator,
+Chaos Mesh).
 
 kubernetes-validate only knows the built-in kinds. For these, the fields
 come from the Strimzi v1beta2 API reference (Kafka, KafkaNodePool,
-KafkaTopic) and prometheus-operator's monitoring.coreos.com/v1 API
-(PodMonitor, ServiceMonitor): required fields must be there, and no field
-outside the ones listed may appear (a typo fails here, not on the cluster).
+KafkaTopic), prometheus-operator's monitoring.coreos.com/v1 API
+(PodMonitor, ServiceMonitor) and Chaos Mesh's chaos-mesh.org/v1alpha1 API
+(PodChaos, NetworkChaos, StressChaos): required fields must be there, and no
+field outside the ones listed may appear (a typo fails here, not on the cluster).
 """
 
 from __future__ import annotations
@@ -87,6 +89,73 @@ _VOLUME: Shape = {
     ),
 }
 
+CHAOS_MESH = "chaos-mesh.org/v1alpha1"
+_CHAOS_SELECTOR: Shape = {
+    "keys": dict.fromkeys(
+        (
+            "namespaces",
+            "labelSelectors",
+            "expressionSelectors",
+            "annotationSelectors",
+            "fieldSelectors",
+            "podPhaseSelectors",
+            "nodes",
+            "nodeSelectors",
+            "pods",
+        )
+    )
+}
+_CHAOS_COMMON = {
+    **dict.fromkeys(("mode", "value", "containerNames", "duration")),
+    "selector": _CHAOS_SELECTOR,
+}
+_NETWORK_CHAOS: Shape = {
+    "required": ["action", "mode", "selector"],
+    "keys": {
+        **_CHAOS_COMMON,
+        **dict.fromkeys(
+            (
+                "action",
+                "direction",
+                "externalTargets",
+                "device",
+                "targetDevice",
+                "duplicate",
+                "corrupt",
+            )
+        ),
+        "target": {
+            "required": ["mode", "selector"],
+            "keys": {**dict.fromkeys(("mode", "value")), "selector": _CHAOS_SELECTOR},
+        },
+        "delay": {"keys": dict.fromkeys(("latency", "jitter", "correlation", "reorder"))},
+        "loss": {"required": ["loss"], "keys": dict.fromkeys(("loss", "correlation"))},
+        "bandwidth": {
+            "required": ["rate", "limit", "buffer"],
+            "keys": dict.fromkeys(("rate", "limit", "buffer", "peakrate", "minburst")),
+        },
+    },
+}
+_STRESS_CHAOS: Shape = {
+    "required": ["mode", "selector"],
+    "keys": {
+        **_CHAOS_COMMON,
+        "stressngStressors": None,
+        "stressors": {
+            "keys": {
+                "cpu": {
+                    "required": ["workers"],
+                    "keys": dict.fromkeys(("workers", "load", "options")),
+                },
+                "memory": {
+                    "required": ["workers"],
+                    "keys": dict.fromkeys(("workers", "size", "options", "oomScoreAdj")),
+                },
+            }
+        },
+    },
+}
+
 SHAPES: dict[tuple[str, str], Shape] = {
     ("kafka.strimzi.io/v1beta2", "Kafka"): {"required": ["kafka"], "keys": {
         "kafka": {"required": ["listeners"], "keys": {
@@ -111,6 +180,10 @@ SHAPES: dict[tuple[str, str], Shape] = {
         "podMetricsEndpoints": {"items": _ENDPOINT}}},
     ("monitoring.coreos.com/v1", "ServiceMonitor"): {"required": ["selector", "endpoints"],
         "keys": {**_MONITOR_COMMON, "selector": _SELECTOR, "endpoints": {"items": _ENDPOINT}}},
+    (CHAOS_MESH, "PodChaos"): {"required": ["action", "mode", "selector"],
+        "keys": {**_CHAOS_COMMON, "action": None, "gracePeriod": None}},
+    (CHAOS_MESH, "NetworkChaos"): _NETWORK_CHAOS,
+    (CHAOS_MESH, "StressChaos"): _STRESS_CHAOS,
 }  # fmt: skip
 
 CLUSTER_LABEL_KINDS = ("KafkaNodePool", "KafkaTopic")

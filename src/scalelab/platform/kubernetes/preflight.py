@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from scalelab.platform.kubernetes import labels
 from scalelab.platform.kubernetes.api import Cluster
+from scalelab.platform.kubernetes.chaos import check_chaos
 from scalelab.platform.kubernetes.errors import NamespaceBusyError, PrerequisiteError
 from scalelab.platform.kubernetes.plan import Plan
 
@@ -51,6 +52,7 @@ def other_runs(cluster: Cluster, plan: Plan) -> list[str]:
 
 def preflight(cluster: Cluster, plan: Plan) -> None:
     require_kinds(cluster, plan)
+    check_chaos(cluster, plan)  # a fault this cluster cannot inject fails here, named
     busy = other_runs(cluster, plan)
     if busy:
         raise NamespaceBusyError(plan.namespace, busy)

@@ -1,6 +1,7 @@
 """The end of a run on a cluster: logs first, then every object by the run's label.
 
-Order matters: workloads before their monitors, KafkaTopics before the
+Order matters: Chaos Mesh objects first (Chaos Mesh recovers their pods),
+workloads before their monitors, KafkaTopics before the
 Kafka whose Topic Operator removes their finalizers, the namespace last.
 """
 
@@ -16,7 +17,9 @@ from scalelab.platform.kubernetes.status import restarted
 STRIMZI = "kafka.strimzi.io/v1beta2"
 MONITORING = "monitoring.coreos.com/v1"
 RBAC = "rbac.authorization.k8s.io/v1"
+CHAOS_MESH = "chaos-mesh.org/v1alpha1"
 DELETE_ORDER: tuple[tuple[tuple[str, str], ...], ...] = (
+    ((CHAOS_MESH, "PodChaos"), (CHAOS_MESH, "NetworkChaos"), (CHAOS_MESH, "StressChaos")),
     (("autoscaling/v2", "HorizontalPodAutoscaler"), ("batch/v1", "Job"), ("apps/v1", "Deployment")),
     ((MONITORING, "PodMonitor"), (MONITORING, "ServiceMonitor"), ("v1", "Service")),
     ((STRIMZI, "KafkaTopic"),),
