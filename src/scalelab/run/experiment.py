@@ -225,6 +225,15 @@ class Experiment:
                     self.endpoints.bootstrap,
                     proxy=getattr(self.platform, "proxy", None),
                 )
+            elif self.platform.name == "kubernetes":  # its module imports no client
+                from scalelab.platform.kubernetes.chaos import kubernetes_target
+
+                target = kubernetes_target(
+                    self.platform,
+                    lambda: self.workers.live,
+                    self.spec.broker.output_topic,
+                    self.endpoints.bootstrap,
+                )
             self.chaos = ChaosSchedule(self.spec.chaos, target, record)
 
     def _flink_autoscaler(self, workload: FlinkWorkload, sources: Sources) -> Autoscaler:
