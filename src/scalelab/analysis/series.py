@@ -98,8 +98,14 @@ def lag_series(run: Run, grid: Grid) -> np.ndarray:
 
 
 def target_rate(metrics: pd.DataFrame, grid: Grid) -> dict[str, np.ndarray]:
-    """The producer's target-rate gauge; of several series, the newest (this run's producer)."""
+    """The producer's target-rate gauge; of several series, the newest (this run's producer).
+
+    Every component that imports the producer module exports the gauge at 0 (a worker
+    the autoscaler started late would be "the newest"): only the producer's count."""
     rows = _rows(metrics, "scalelab_producer_target_rate")
+    if "component" in rows:
+        producers = rows[rows["component"].astype(str) == "producer"]
+        rows = producers if not producers.empty else rows
     if rows.empty:
         return {}
     newest = rows.groupby("labels", observed=True)["timestamp"].min().idxmax()

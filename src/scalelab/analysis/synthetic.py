@@ -304,6 +304,11 @@ def _metrics(run: Synthetic, rng: np.random.Generator) -> pa.Table:
             np.full(times.size, run.rate),
         )
     )
+    late = times[times >= run.warmup_s]  # as a worker the autoscaler starts mid-run
+    for name in _components(run):
+        if name != "producer":  # every component importing the producer module exports it at 0
+            labels = {"component": name}
+            series.append(("scalelab_producer_target_rate", labels, late, np.zeros(late.size)))
     if run.rapl:
         labels = {"index": "0", "path": "/sys/class/powercap/intel-rapl:0"}
         series.append(
