@@ -73,7 +73,13 @@ def make_run(
     )
     (run / "autoscaler.json").write_text(
         json.dumps(
-            {"policy": policy, "rescales": 2, "replica_seconds": replica_s, "first_scale_up_s": 4.0}
+            {
+                "policy": policy,
+                "rescales": 2,
+                "replica_seconds": replica_s,
+                "first_scale_up_s": 4.0,
+                "reaction_s": [1.5, 6.5, 2.0],  # per scale-up: wanting more → complete
+            }
         )
     )
     (run / "summary.json").write_text(json.dumps({"energy": {"load": {"joules": replica_s * 5}}}))
@@ -104,6 +110,8 @@ def test_the_policy_that_meets_the_slo_with_least_resources_ranks_first(tmp_path
     assert card.scores[0].slo_violation_s == 3 and card.scores[-1].slo_violation_s == 20
     assert card.same_load
     assert all(s.processed == 700 for s in card.scores)  # warmup frames were processed too
+    # When it first scaled up, and how long its scale-ups took from wanting to done.
+    assert all(s.first_scale_up_s == 4.0 and s.reaction_s == 2.0 for s in card.scores)
 
 
 def test_a_slow_warmup_is_not_an_slo_violation(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ COLUMNS = (
     ("replica-s", "replica_seconds"),
     ("energy J", "energy_j"),
     ("rescales", "rescales"),
+    ("first scale-up s", "first_scale_up_s"),
     ("reaction s", "reaction_s"),
     ("processed", "processed"),
 )
@@ -73,7 +74,8 @@ class Score:
     replica_seconds: float | None
     energy_j: float | None
     rescales: int
-    reaction_s: float | None
+    first_scale_up_s: float | None  # since the autoscaler started (the load's start)
+    reaction_s: float | None  # median over scale-ups: first decision wanting more → complete
     processed: int  # distinct messages completed (duplicates counted once)
     rank: int = 0
 
@@ -164,9 +166,14 @@ def score(path: Path) -> Score:
         replica_seconds=_replica_seconds(spec, run.summary, scaler),
         energy_j=((run.summary.get("energy") or {}).get("load") or {}).get("joules"),
         rescales=int(scaler.get("rescales", 0)),
-        reaction_s=scaler.get("first_scale_up_s"),
+        first_scale_up_s=scaler.get("first_scale_up_s"),
+        reaction_s=_median(scaler.get("reaction_s")),
         processed=messages,
     )
+
+
+def _median(values: Any) -> float | None:
+    return float(np.median(values)) if isinstance(values, list) and values else None
 
 
 def _replica_seconds(

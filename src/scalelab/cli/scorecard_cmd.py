@@ -50,6 +50,7 @@ def scorecard(
             _n(s.replica_seconds),
             _n(s.energy_j),
             str(s.rescales),
+            _n(s.first_scale_up_s),
             _n(s.reaction_s),
             str(s.processed),
         )
