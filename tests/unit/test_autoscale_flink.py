@@ -212,3 +212,14 @@ def test_ds2_on_the_job_inputs_asks_for_more_than_the_slots_and_gets_them() -> N
     assert (d.wanted, d.target, d.action) == (3, 2, "scale-up")
     assert "true rate 25.0/s" in d.reason and "available slots" in d.reason
     assert [c.target for c in job.rescales] == [2]
+
+
+def test_ds2_says_why_it_has_no_true_rate() -> None:
+    """Busy subtasks with no records in over the window (a sink flush holding the task)
+    are not 'no busy time'."""
+    ds2 = make_policy(AutoscalerSpec.model_validate({"policy": "ds2"}))
+    stalled = ds2.decide(Signals(40, 2, arrival_rate=0, lag=34, processed_rate=0, busy=(1.0, 1.0)))
+    assert stalled.replicas == 2 and "busy 100% but no records processed" in stalled.reason
+    assert "no busy time" in ds2.decide(Signals(0, 1, arrival_rate=5, lag=0)).reason
+    first = ds2.decide(Signals(3, 1, processed_rate=5, lag=0, busy=(0.2,)))
+    assert "no arrival rate yet" in first.reason

@@ -49,6 +49,16 @@ def true_rate(s: Signals) -> float | None:
     return s.processed_rate / busy
 
 
+def unmeasured(s: Signals) -> str:
+    """Why DS2 has no figure to divide: no busy time, no records through the busy
+    workers in the window (a stalled job, a sink flush), or no arrival rate yet."""
+    if sum(s.busy) < MIN_BUSY:
+        return "no busy time measured yet"
+    if not known(s.processed_rate) or s.processed_rate <= 0:
+        return f"busy {fmean(s.busy):.0%} but no records processed in the window: no true rate"
+    return "no arrival rate yet"
+
+
 @register("ds2")
 class Ds2:
     """DS2 / the Flink operator's rule: target = arrival + lag ÷ catch-up, served at
@@ -65,7 +75,7 @@ class Ds2:
         if rate is None or not known(s.arrival_rate):
             if s.current == 0 and (s.lag > 0 or s.arrival_rate > 0):
                 return Want(max(1, self.spec.min), "load but no worker: start one")
-            return Want(s.current, "no busy time measured yet: keep")
+            return Want(s.current, f"{unmeasured(s)}: keep")
         lag = s.lag if known(s.lag) else 0.0
         target = s.arrival_rate + lag / self.spec.catch_up
         raw = max(1, math.ceil(target / (rate * self.spec.target_utilisation) - 1e-9))
