@@ -64,9 +64,12 @@ def test_a_restarted_broker_is_survived_with_nothing_lost_and_its_window_recorde
     (window,) = record["results"]["chaos"]
     assert window["kind"] == "restart-broker"
     assert window["start_ns"] and window["end_ns"]
-    assert 4.5e9 <= window["end_ns"] - window["start_ns"] <= 15e9, window
+    # The window spans the fault's 5 s, or the restart when that takes longer: the fault
+    # returns only once the broker answers again (the orchestrator reads nothing meanwhile).
+    assert 4.5e9 <= window["end_ns"] - window["start_ns"] <= 90e9, window
     mesh = chaos.chaos_mesh_installed(cluster)
     assert ("PodChaos" if mesh else "SIGTERM") in window["begin"], window
+    assert mesh or "answering again after" in window["begin"], window
     kinds = [e["kind"] for e in record["events"]]
     assert kinds.count("chaos-restart-broker") == 2, kinds
     # the broker restarted in its pod: the kubelet kept the previous container's log

@@ -31,6 +31,7 @@ from scalelab.chaos.spec import ChaosFault
 from scalelab.errors import ScalelabError
 from scalelab.platform.kubernetes import labels
 from scalelab.platform.kubernetes.api import Cluster, PodOps
+from scalelab.platform.kubernetes.broker_restart import BrokerRestartWatch
 from scalelab.platform.kubernetes.config import KubernetesSpec
 from scalelab.platform.kubernetes.errors import PrerequisiteError
 from scalelab.platform.kubernetes.manifests import Manifest, kafka, own_kafka
@@ -227,18 +228,32 @@ class PauseWorker:
 
 class RestartBroker:
     """SIGTERM to the broker (its container's PID 1): it shuts down cleanly and the kubelet
-    starts the container again in the same pod, with the same volumes."""
+    starts the container again in the same pod, with the same volumes. With a `watch`,
+    `begin` returns once the broker is back (broker_restart.py says why)."""
 
-    def __init__(self, fault: ChaosFault, pods: PodOps, plan: Plan, expect: Callable[[], None]):
+    def __init__(
+        self,
+        fault: ChaosFault,
+        pods: PodOps,
+        plan: Plan,
+        expect: Callable[[], None],
+        watch: BrokerRestartWatch | None = None,
+    ):
         self.fault, self.pods, self.plan, self.expect = fault, pods, plan, expect
+        self.watch = watch
 
     def begin(self) -> str:
         self.expect()
-        for pod in broker_pods(self.plan):
+        names = broker_pods(self.plan)
+        before = {pod: self.watch.restarts(pod)[0] for pod in names} if self.watch else {}
+        for pod in names:
             code, out = self.pods.exec(pod, BROKER_CONTAINER, RESTART_BROKER)
             if code != 0:
                 raise ChaosError(self.fault, f"SIGTERM in pod {pod} failed ({code}): {out}")
-        return f"SIGTERM to the broker in {', '.join(broker_pods(self.plan))}: restarts in place"
+        done = f"SIGTERM to the broker in {', '.join(names)}: restarts in place"
+        if self.watch is None:
+            return done
+        return f"{done}, answering again after {self.watch.wait_back(self.fault, before):.1f} s"
 
     def end(self) -> str:
         return "broker restarted by the kubelet (same pod, same volumes)"
@@ -259,9 +274,11 @@ class KubernetesChaos:
         live_workers: LiveWorkers,
         set_output_limit: Callable[[int | None], None],
         mesh: bool,
+        watch: BrokerRestartWatch | None = None,
     ):
         self.cluster, self.pods, self.tracker, self.plan = cluster, pods, tracker, plan
         self.live_workers, self.set_output_limit, self.mesh = live_workers, set_output_limit, mesh
+        self.watch = watch
         self.scope = scope(plan)
         self.made = 0
 
@@ -274,7 +291,9 @@ class KubernetesChaos:
         if fault.kind == "fail-output":
             return FailOutput(fault, Target(set_output_limit=self.set_output_limit))
         if not self.mesh:  # refusal() left only the broker restart
-            return RestartBroker(fault, self.pods, self.plan, self._expect_broker_restart)
+            return RestartBroker(
+                fault, self.pods, self.plan, self._expect_broker_restart, self.watch
+            )
         index = next((i for i, f in enumerate(self.plan.spec.chaos) if f is fault), None)
         if index is None:  # a fault not of the plan's spec: numbered after those
             index = len(self.plan.spec.chaos) + self.made
@@ -307,5 +326,8 @@ def kubernetes_target(
         live_workers,
         output_limit_setter(bootstrap, output_topic),
         mesh,
+        BrokerRestartWatch(
+            platform.cluster.core, platform.pods.namespace, BROKER_CONTAINER, bootstrap
+        ),
     )
     return Target(factory=chaos.injector)
