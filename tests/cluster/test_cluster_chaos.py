@@ -10,10 +10,7 @@ record the fault's window, and leave nothing behind.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,39 +18,18 @@ import pytest
 
 pytest.importorskip("kubernetes")
 import pyarrow.parquet as pq  # noqa: E402
+from cluster_cli import EXAMPLE, run_cli  # noqa: E402
 
 from scalelab.chaos.injectors import ChaosError  # noqa: E402
 from scalelab.platform.kubernetes import chaos, labels  # noqa: E402
 from scalelab.spec.loader import load_spec  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "kubernetes.yaml"
-
-
-def run_cli(tmp_path: Path, *overrides: str) -> tuple[dict[str, Any], Path, str]:
-    env = {**os.environ, "SCALELAB_RUNS": str(tmp_path / "runs"), "COLUMNS": "200"}
-    sets = [arg for override in overrides for arg in ("--set", override)]
-    done = subprocess.run(
-        [sys.executable, "-m", "scalelab.cli", "run", str(EXAMPLE), *sets],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=REPO,
-        env=env,
-    )
-    output = done.stdout[-3000:] + done.stderr[-3000:]
-    runs = list((tmp_path / "runs").iterdir()) if (tmp_path / "runs").is_dir() else []
-    assert len(runs) == 1, output
-    record = json.loads((runs[0] / "run.json").read_text())
-    assert done.returncode == 0, (record.get("errors"), output)
-    return record, runs[0], output
 
 
 def test_a_restarted_broker_is_survived_with_nothing_lost_and_its_window_recorded(
     cluster: Any, image: str, tmp_path: Path
 ) -> None:
     namespace = f"scalelab-c-{secrets.token_hex(3)}"
-    record, run_dir, _ = run_cli(
+    record, run_dir = run_cli(
         tmp_path,
         f"platform.namespace={namespace}",
         "load.duration=60s",

@@ -9,10 +9,7 @@ nothing left on the cluster afterwards.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +18,9 @@ import pytest
 pytest.importorskip("kubernetes")
 import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+from cluster_cli import run_cli  # noqa: E402
 
 from scalelab.platform.kubernetes import labels  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "kubernetes.yaml"
-
-
-def run_cli(tmp_path: Path, *overrides: str) -> tuple[dict[str, Any], Path]:
-    env = {**os.environ, "SCALELAB_RUNS": str(tmp_path / "runs"), "COLUMNS": "200"}
-    sets = [arg for override in overrides for arg in ("--set", override)]
-    done = subprocess.run(
-        [sys.executable, "-m", "scalelab.cli", "run", str(EXAMPLE), *sets],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=REPO,
-        env=env,
-    )
-    runs = list((tmp_path / "runs").iterdir()) if (tmp_path / "runs").is_dir() else []
-    assert len(runs) == 1, done.stdout[-3000:] + done.stderr[-3000:]
-    record = json.loads((runs[0] / "run.json").read_text())
-    assert done.returncode == 0, (record.get("errors"), done.stdout[-3000:], done.stderr[-3000:])
-    return record, runs[0]
 
 
 def test_the_quickstart_is_valid_loses_nothing_and_leaves_nothing(
