@@ -15,8 +15,9 @@ its log on an emptyDir, which a new pod would not have. Its pod is then no longe
 by its restart count (the restart was asked for); the exec'd restart returns once the
 broker answers again (broker_restart.py), and one not back within 180 s fails the run.
 Every Chaos Mesh object carries the run's labels, is created when its fault begins and
-deleted when it ends, and the run's teardown deletes any left (teardown.py). `check_chaos` runs in the preflight: a fault the cluster cannot
-take fails before anything is applied, named.
+deleted when it ends, and the run's teardown deletes any left (teardown.py).
+`check_chaos` runs in the preflight: a fault the cluster cannot take fails before
+anything is applied, named.
 """
 
 from __future__ import annotations
