@@ -7,6 +7,7 @@ from pathlib import Path
 
 from scalelab.errors import SourceError, SpecProblem
 from scalelab.load.sources import probe_source
+from scalelab.spec.autoscale import check_autoscaler_flink_schedule, check_autoscaler_on_kubernetes
 from scalelab.spec.models import ExperimentSpec, FlinkJar, FlinkWorkload, YoloWorkload
 
 Check = Callable[[ExperimentSpec], list[SpecProblem]]
@@ -188,6 +189,8 @@ CHECKS: list[Check] = [
     check_flink_parallelism,
     check_flink_jar,
     check_flink_platform,
+    check_autoscaler_on_kubernetes,
+    check_autoscaler_flink_schedule,
 ]
 
 
