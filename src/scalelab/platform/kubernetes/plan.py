@@ -20,6 +20,7 @@ from scalelab.models.registry import BUILDERS
 from scalelab.platform.base import ComponentLaunch
 from scalelab.platform.kubernetes import labels
 from scalelab.platform.kubernetes.config import KubernetesSpec, kubernetes_settings
+from scalelab.platform.kubernetes.hpa import starting_workers, with_autoscaler
 from scalelab.platform.kubernetes.manifests import (
     Manifest,
     base,
@@ -56,7 +57,7 @@ class Plan:
         client_port: int | None = None,
     ) -> Plan:
         """The plan with its modes resolved (`has_kind` asks the cluster; None: offline)."""
-        settings = kubernetes_settings(spec)
+        settings = with_autoscaler(kubernetes_settings(spec), spec)  # `autoscaler: hpa`
         ask = has_kind or (lambda api_version, kind: False)
         kafka_mode = settings.kafka.mode
         if kafka_mode == "auto":
@@ -112,6 +113,9 @@ class Plan:
 
     @property
     def worker_replicas(self) -> int:
+        start = starting_workers(self.spec, self.workload.workers)
+        if start is not None:
+            return start
         scaling = self.settings.autoscaling
         if scaling.enabled and scaling.min_replicas is not None:
             return scaling.min_replicas

@@ -174,7 +174,7 @@ def autoscaler(plan: Plan) -> Manifest:
                 "kind": "Deployment",
                 "name": labels.WORKERS,
             },
-            "minReplicas": plan.worker_replicas,
+            "minReplicas": scaling.min_replicas or plan.worker_replicas,
             "maxReplicas": scaling.max_replicas,
             "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": target}}],
             "behavior": {
