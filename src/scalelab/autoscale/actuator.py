@@ -9,7 +9,12 @@ rebalance), so nothing is lost and only uncommitted work is redone.
 
 An actuator may also bound what it can reach (`Bounded.clamp`: a Flink job's slots and
 maximum parallelism) and confirm its own rescales (`ConfirmsRescale.progress`: a Flink job
-runs at the new parallelism), where the workers' consumer group says nothing.
+runs at the new parallelism), where the workers' consumer group says nothing. A platform
+whose rescales take time to show (a Deployment's pods start or drain) says when they have
+(`Settles.settled`); the consumer group still says when the rescale is complete.
+
+A platform may bring its own workers (`OwnWorkers.worker_actuator`: on a cluster, the
+replicas of the workers' Deployment); `worker_set` picks it, or `LocalWorkers`.
 """
 
 from __future__ import annotations
@@ -52,6 +57,39 @@ class ConfirmsRescale(Protocol):
     def progress(self, target: int) -> Progress:
         """Whether the rescale to `target` requested last is complete."""
         ...
+
+
+@runtime_checkable
+class Settles(Protocol):
+    def settled(self, target: int) -> int | None:
+        """When (epoch ns) the platform first showed `target` in place after the last
+        `scale_to`: new workers ready, removed ones gone; None while it does not."""
+        ...
+
+
+class Workers(Actuator, Protocol):
+    """What the run does with its workers besides scaling them: name them (for faults and
+    logs), lose one to a fault, stop them all at the end."""
+
+    live: list[str]
+
+    def lost(self, name: str) -> None: ...
+
+    def stop_all(self) -> None: ...
+
+
+@runtime_checkable
+class OwnWorkers(Protocol):
+    def worker_actuator(self, launch: Callable[[str], ComponentLaunch]) -> Workers:
+        """The platform's own way to start, scale and stop the workers."""
+        ...
+
+
+def worker_set(platform: Platform, launch: Callable[[str], ComponentLaunch]) -> Workers:
+    """The platform's workers where it has its own (a cluster's Deployment), else processes."""
+    if isinstance(platform, OwnWorkers):
+        return platform.worker_actuator(launch)
+    return LocalWorkers(platform, launch, [])
 
 
 class LocalWorkers:

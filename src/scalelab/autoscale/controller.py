@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scalelab.autoscale.actuator import Actuator, Bounded, ConfirmsRescale, Progress
+from scalelab.autoscale.actuator import Actuator, Bounded, ConfirmsRescale, Progress, Settles
 from scalelab.autoscale.decisions import Decision, inputs_json
 from scalelab.autoscale.policy import Policy
 from scalelab.autoscale.signals import Signals
@@ -111,9 +111,17 @@ class Controller:
         return decision
 
     def _progress(self, target: int) -> Progress:
-        """The actuator's own word where it has one, else the workers' consumer group."""
+        """The actuator's own word where it has one, else the workers' consumer group (once
+        the platform shows the new workers in place, where it says when: a Deployment)."""
         if isinstance(self.actuator, ConfirmsRescale):
             return self.actuator.progress(target)
+        effective = None
+        if isinstance(self.actuator, Settles):
+            effective = self.actuator.settled(target)
+            if effective is None:
+                return Progress(False, f"the platform never showed {target} workers in place")
         members, assigned = self.group_state()
         done = members == target and (target == 0 or assigned >= self.partitions)
-        return Progress(done, f"the group never showed it ({members} members)")
+        return Progress(
+            done, f"the group never showed it ({members} members)", effective_ns=effective
+        )

@@ -26,7 +26,8 @@ from rich.console import Console
 
 from scalelab.analysis.scorecard import ceilings, violation_seconds
 from scalelab.analysis.summary import read_qos, summarise
-from scalelab.autoscale.actuator import LocalWorkers
+from scalelab.autoscale.actuator import worker_set
+from scalelab.autoscale.cluster_hpa import ClusterHpa, WatchesHpa
 from scalelab.autoscale.flink import FlinkParallelism, Slots
 from scalelab.autoscale.flink_prom import FlinkReader
 from scalelab.autoscale.service import Autoscaler, Sources
@@ -108,8 +109,8 @@ class Experiment:
             raise
         self.members = kafka_ops.GroupWatch(self.admin, self.group)
         self.flink: FlinkJob | None = None
-        self.workers = LocalWorkers(self.platform, self._worker_launch, [])
-        self.autoscaler: Autoscaler | None = None
+        self.workers = worker_set(self.platform, self._worker_launch)  # a cluster's: its own
+        self.autoscaler: Autoscaler | ClusterHpa | None = None
         self.chaos: ChaosSchedule | None = None
         wl = self.spec.workload
         duration = self.spec.load.duration
@@ -211,6 +212,8 @@ class Experiment:
             )
             if isinstance(self.spec.workload, FlinkWorkload):
                 self.autoscaler = self._flink_autoscaler(self.spec.workload, sources)
+            elif self.spec.autoscaler.policy == "hpa" and isinstance(self.platform, WatchesHpa):
+                self.autoscaler = self._cluster_hpa(sources)
             else:
                 self.autoscaler = Autoscaler(
                     self.spec.autoscaler, sources, self.workers, record, self.session.dir
@@ -260,6 +263,21 @@ class Experiment:
             self._control_event,
             self.session.dir,
             readings=readings,
+        )
+
+    def _cluster_hpa(self, sources: Sources) -> ClusterHpa:
+        """`policy: hpa` on a cluster: its own HPA scales; its rescales are recorded as decisions
+        and the workers' names follow them."""
+        assert self.spec.autoscaler is not None
+        follow = getattr(self.workers, "follow", None)
+        return ClusterHpa(
+            self.spec.autoscaler,
+            sources,
+            self.platform,  # type: ignore[arg-type]  # WatchesHpa, checked by the caller
+            self._control_event,
+            self.session.dir,
+            self.workers.current(),
+            on_rescale=follow,
         )
 
     def _control_event(self, kind: str, detail: str) -> None:

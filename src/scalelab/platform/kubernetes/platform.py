@@ -13,6 +13,7 @@ the pods when they appear.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from scalelab.errors import ComponentError
@@ -24,6 +25,7 @@ from scalelab.platform.kubernetes.manifests import Manifest, own_kafka, own_prom
 from scalelab.platform.kubernetes.manifests.kafka import LOCAL_PORT, node_pod
 from scalelab.platform.kubernetes.plan import Plan, component_of, role_args
 from scalelab.platform.kubernetes.preflight import preflight
+from scalelab.platform.kubernetes.scaling import HpaStatus, KubernetesWorkers, read_hpa
 from scalelab.platform.kubernetes.status import (
     PROMETHEUS_PODS,
     PROMETHEUS_PORT,
@@ -60,6 +62,7 @@ class KubernetesPlatform(Platform):
         self.node_roles: dict[str, str] = {}
         self.endpoints: Endpoints | None = None
         self.seen_events: set[str] = set()
+        self.hpa_seen: dict[str, int] = {}  # the HPA's rescale events read as decisions
 
     # -- infrastructure -------------------------------------------------------------------
     def start_infrastructure(self) -> Endpoints:
@@ -254,6 +257,13 @@ class KubernetesPlatform(Platform):
             detail = f"{event.reason}: {event.message}"
             new.append(PlatformEvent("autoscaler", detail, "worker"))
         return new
+
+    # -- the workers as the autoscaler's actuator; the cluster HPA as data (scaling.py) ---
+    def worker_actuator(self, launch: Callable[[str], ComponentLaunch]) -> KubernetesWorkers:
+        return KubernetesWorkers(self, launch)
+
+    def hpa_status(self) -> HpaStatus | None:
+        return read_hpa(self, self.hpa_seen)
 
     # -- teardown -------------------------------------------------------------------------
     def teardown(self) -> None:
