@@ -247,3 +247,15 @@ def test_with_both_percentiles_each_is_drawn_against_its_own_ceiling(tmp_path: P
     p99 = dict(zip(latency["hpa p99"]["x"], latency["hpa p99"]["y"], strict=True))
     assert p95.keys() == p99.keys()
     assert sum(p95[t] > 1000 or p99[t] > 2000 for t in p95) == hpa.slo_violation_s
+
+
+def test_the_scale_axis_says_what_was_scaled(page: Path, tmp_path: Path) -> None:
+    """Workers for YOLO runs; a Flink job's parallelism when the autoscaler scaled that."""
+    layout = chart_data(page)["chart-scorecard-scale"]["layout"]
+    assert layout["yaxis"]["title"]["text"] == "replicas (workers)"
+    flink = make_run(tmp_path, "ds2")
+    summary = json.loads((flink / "autoscaler.json").read_text())
+    (flink / "autoscaler.json").write_text(json.dumps({**summary, "scale_unit": "parallelism"}))
+    chart = chart_data(write_scorecard(scorecard([flink]), [flink]))["chart-scorecard-scale"]
+    assert chart["layout"]["yaxis"]["title"]["text"] == "parallelism (Flink job)"
+    assert traces(chart)["ds2"]["hovertemplate"].count("parallelism") >= 1

@@ -98,6 +98,16 @@ class LatencyLine(NamedTuple):
     latency_s: Any
 
 
+def scale_title(drawn: Sequence[Lines]) -> str:
+    """The scale axis names what was scaled: workers, a Flink job's parallelism, or both."""
+    units = {d.unit for d in drawn}
+    if units == {"parallelism"}:
+        return "parallelism (Flink job)"
+    if units <= {"workers"}:
+        return "replicas (workers)"
+    return "scale (workers or parallelism)"
+
+
 def latency_lines(drawn: Sequence[Lines]) -> list[LatencyLine]:
     """Each run's latency at each percentile it is judged by, named by percentile when
     several are drawn (then p99 dashed)."""
@@ -123,11 +133,10 @@ def scorecard_charts(
     drawn: Sequence[Lines], same_load: bool, ceilings: Sequence[Ceiling]
 ) -> list[Chart]:
     scale = [
-        overlay_trace(*d.replicas, d.label, i, "workers", "s", shape="hv")
-        for i, d in enumerate(drawn)
+        overlay_trace(*d.replicas, d.label, i, d.unit, "s", shape="hv") for i, d in enumerate(drawn)
     ]
     scale_layout = overlay_layout(
-        "Replicas over time against the offered load", X_TITLE, "replicas (workers)"
+        "Replicas over time against the offered load", X_TITLE, scale_title(drawn)
     )
     scale_layout["yaxis2"] = {
         "title": {"text": "offered load (msg/s)"},
@@ -187,7 +196,7 @@ def offered(drawn: Sequence[Lines], same_load: bool) -> list[tuple[str, tuple[An
 def scale_png(drawn: Sequence[Lines], same_load: bool, path: Path) -> Path | None:
     if not any(d.replicas[0] for d in drawn):
         return None
-    fig, ax = figure("Replicas over time against the offered load", "replicas (workers)")
+    fig, ax = figure("Replicas over time against the offered load", scale_title(drawn))
     for i, d in enumerate(drawn):
         ax.step(*d.replicas, where="post", color=PALETTE[i % len(PALETTE)], label=d.label)
     ax.set_ylim(bottom=0)

@@ -27,11 +27,21 @@ class Lines:
     replicas: tuple[list[float], list[float]]  # t (s), workers: steps
     offered: tuple[np.ndarray, np.ndarray]  # t (s), target rate (msg/s)
     latency: dict[str, tuple[np.ndarray, np.ndarray]]  # percentile: bin start (s), latency (s)
+    unit: str = "workers"  # what was scaled: "workers", or a Flink job's "parallelism"
 
 
 def lines(run: Run, label: str, percentiles: Sequence[str]) -> Lines:
     """The run's lines, its latency at each of `percentiles` (keys of PERCENTILES)."""
-    return Lines(label, replicas(run), offered_load(run), latency(run, percentiles))
+    return Lines(
+        label, replicas(run), offered_load(run), latency(run, percentiles), scale_unit(run)
+    )
+
+
+def scale_unit(run: Run) -> str:
+    """What the run scaled: a Flink job's parallelism, or the workers."""
+    scaler = read_json(run.dir / "autoscaler.json") or {}
+    kind = (run.spec.get("workload") or {}).get("kind")
+    return str(scaler.get("scale_unit") or ("parallelism" if kind == "flink" else "workers"))
 
 
 def latency(run: Run, percentiles: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -56,7 +66,8 @@ def replicas(run: Run) -> tuple[list[float], list[float]]:
     steps = [(float(p["t"]), float(p["replicas"])) for p in scaler.get("timeline") or []]
     if steps:
         return [t for t, _ in steps], [n for _, n in steps]
-    workers = (run.spec.get("workload") or {}).get("workers")
+    workload = run.spec.get("workload") or {}
+    workers = workload.get("parallelism" if workload.get("kind") == "flink" else "workers")
     if isinstance(workers, int) and run.origin_ns is not None and run.load_window is not None:
         return [0.0, (run.load_window[1] - run.origin_ns) / 1e9], [float(workers)] * 2
     return [], []
