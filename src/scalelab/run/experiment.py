@@ -314,7 +314,8 @@ class Experiment:
         if not url:
             raise ComponentError("flink", "the platform started no Flink cluster")
         ctx = JobContext(
-            bootstrap=self.endpoints.bootstrap,
+            # the job runs where the broker is: on a cluster, the in-cluster address
+            bootstrap=self.endpoints.extra.get("cluster_bootstrap") or self.endpoints.bootstrap,
             input_topic=broker.input_topic,
             output_topic=broker.output_topic,
             dead_letter_topic=broker.dead_letter_topic,

@@ -138,14 +138,17 @@ def check_flink_parallelism(spec: ExperimentSpec) -> list[SpecProblem]:
     return problems
 
 
+FLINK_PLATFORMS = ("local", "kubernetes")
+
+
 def check_flink_platform(spec: ExperimentSpec) -> list[SpecProblem]:
-    """Flink runs on the local platform for now (no Kubernetes rendering of it yet)."""
-    if not isinstance(spec.workload, FlinkWorkload) or spec.platform.kind == "local":
+    """Flink runs on the local and Kubernetes platforms (its own Deployments or the operator)."""
+    if not isinstance(spec.workload, FlinkWorkload) or spec.platform.kind in FLINK_PLATFORMS:
         return []
     return [
         SpecProblem(
             "workload.kind",
-            "a Flink workload runs on the local platform only (platform.kind: local)",
+            "a Flink workload runs on platform.kind local or kubernetes",
             value="flink",
         )
     ]

@@ -194,6 +194,29 @@ class MonitoringStack(Section):
     )
 
 
+class FlinkCluster(Section):
+    """Where a `workload: {kind: flink}` runs on the cluster."""
+
+    mode: Literal["auto", "scalelab", "operator"] = Field(
+        "auto",
+        description="scalelab: the run's own JobManager/TaskManager Deployments from the "
+        "component image; operator: a FlinkDeployment for the Flink Kubernetes Operator "
+        "(needs `image`); auto: operator when the cluster has its CRD and `image` is set.",
+    )
+    image: str | None = Field(
+        None,
+        description="Operator mode: a Flink distribution image (FROM flink:2.x) holding "
+        "scalelab-flink-jobs.jar in /opt/flink/usrlib; the operator runs Flink's entrypoint.",
+    )
+    flink_version: str = Field("v2_0", description="FlinkDeployment spec.flinkVersion.")
+    operator_version: str = Field(
+        "1.13.0", description="Flink Kubernetes Operator release (helm chart)."
+    )
+    operator_namespace: DnsLabel = Field(
+        "flink-operator", description="Namespace of the Flink Kubernetes Operator."
+    )
+
+
 class KubernetesSpec(Section):
     image: str = Field(
         f"scalelab.local/scalelab:{__version__}",
@@ -226,6 +249,9 @@ class KubernetesSpec(Section):
     kafka: KafkaCluster = Field(default_factory=KafkaCluster, description="Strimzi Kafka.")
     monitoring: MonitoringStack = Field(
         default_factory=MonitoringStack, description="kube-prometheus-stack and Kepler."
+    )
+    flink: FlinkCluster = Field(
+        default_factory=FlinkCluster, description="Flink workloads: own Deployments or operator."
     )
     kepler_version: str = Field(
         "0.11", description="Kepler version the cluster runs (selects its metric names)."

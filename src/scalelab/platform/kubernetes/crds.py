@@ -5,7 +5,8 @@ kubernetes-validate only knows the built-in kinds. For these, the fields
 come from the Strimzi v1beta2 API reference (Kafka, KafkaNodePool,
 KafkaTopic), prometheus-operator's monitoring.coreos.com/v1 API
 (PodMonitor, ServiceMonitor) and Chaos Mesh's chaos-mesh.org/v1alpha1 API
-(PodChaos, NetworkChaos, StressChaos): required fields must be there, and no
+(PodChaos, NetworkChaos, StressChaos) and the Flink Kubernetes Operator's
+flink.apache.org/v1beta1 FlinkDeployment: required fields must be there, and no
 field outside the ones listed may appear (a typo fails here, not on the cluster).
 """
 
@@ -156,6 +157,37 @@ _STRESS_CHAOS: Shape = {
     },
 }
 
+# The Flink Kubernetes Operator's flink.apache.org/v1beta1 FlinkDeployment (operator 1.13).
+_FLINK_ROLE: Shape = {
+    "keys": {
+        "replicas": None,
+        "resource": {"keys": dict.fromkeys(("cpu", "memory", "ephemeralStorage"))},
+        "podTemplate": None,
+    }
+}
+_FLINK_DEPLOYMENT: Shape = {
+    "required": ["image", "flinkVersion", "jobManager", "taskManager"],
+    "keys": {
+        **dict.fromkeys(
+            (
+                "image",
+                "imagePullPolicy",
+                "serviceAccount",
+                "flinkVersion",
+                "ingress",
+                "podTemplate",
+                "job",
+                "restartNonce",
+                "flinkConfiguration",
+                "logConfiguration",
+                "mode",
+            )
+        ),
+        "jobManager": _FLINK_ROLE,
+        "taskManager": _FLINK_ROLE,
+    },
+}
+
 SHAPES: dict[tuple[str, str], Shape] = {
     ("kafka.strimzi.io/v1beta2", "Kafka"): {"required": ["kafka"], "keys": {
         "kafka": {"required": ["listeners"], "keys": {
@@ -184,6 +216,7 @@ SHAPES: dict[tuple[str, str], Shape] = {
         "keys": {**_CHAOS_COMMON, "action": None, "gracePeriod": None}},
     (CHAOS_MESH, "NetworkChaos"): _NETWORK_CHAOS,
     (CHAOS_MESH, "StressChaos"): _STRESS_CHAOS,
+    ("flink.apache.org/v1beta1", "FlinkDeployment"): _FLINK_DEPLOYMENT,
 }  # fmt: skip
 
 CLUSTER_LABEL_KINDS = ("KafkaNodePool", "KafkaTopic")

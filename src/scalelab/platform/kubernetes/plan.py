@@ -25,17 +25,20 @@ from scalelab.platform.kubernetes.manifests import (
     Manifest,
     base,
     components,
+    flink,
+    flink_operator,
     kafka,
     monitors,
     own_kafka,
     own_prometheus,
 )
 from scalelab.spec.loader import dump_spec
-from scalelab.spec.models import ExperimentSpec, YoloWorkload
+from scalelab.spec.models import ExperimentSpec, FlinkWorkload, YoloWorkload
 
 IMAGE_MODELS = "/opt/scalelab/models"
 COMPONENTS = ("tracker", "worker", "producer")
 STRIMZI = "kafka.strimzi.io/v1beta2"
+FLINK_COMPONENTS = ("tracker", "producer")  # the Flink job stands where the workers would
 HasKind = Callable[[str, str], bool]
 
 
@@ -47,6 +50,7 @@ class Plan:
     kafka_mode: str = "scalelab"
     monitoring_mode: str = "scalelab"
     client_port: int = 29092
+    flink_mode: str = "scalelab"
 
     @classmethod
     def for_spec(
@@ -67,7 +71,13 @@ class Plan:
             found = ask(monitors.API_VERSION, "PodMonitor")
             monitoring_mode = "kube-prometheus-stack" if found else "scalelab"
         port = settings.kafka.client_port if client_port is None else client_port
-        plan = cls(spec, run_id, settings, kafka_mode, monitoring_mode, port)
+        flink_mode = settings.flink.mode
+        if flink_mode == "auto":
+            found = settings.flink.image is not None and ask(
+                flink_operator.API_VERSION, flink_operator.KIND
+            )
+            flink_mode = "operator" if found else "scalelab"
+        plan = cls(spec, run_id, settings, kafka_mode, monitoring_mode, port, flink_mode)
         plan.check()
         return plan
 
@@ -113,6 +123,8 @@ class Plan:
 
     @property
     def worker_replicas(self) -> int:
+        if self.flink is not None:
+            return 0  # no inference workers: the Flink job processes the frames
         start = starting_workers(self.spec, self.workload.workers)
         if start is not None:
             return start
@@ -133,13 +145,21 @@ class Plan:
 
     @property
     def workload(self) -> YoloWorkload:
-        """The inference workload: the only kind the Kubernetes platform runs so far."""
+        """The inference workload (a Flink run has none: see `flink`)."""
         if not isinstance(self.spec.workload, YoloWorkload):
-            raise ConfigError(
-                f"workload.kind {self.spec.workload.kind!r} does not run on Kubernetes yet "
-                "(only yolo)"
-            )
+            raise ConfigError(f"workload.kind {self.spec.workload.kind!r} has no inference workers")
         return self.spec.workload
+
+    @property
+    def flink(self) -> FlinkWorkload | None:
+        """The Flink workload, or None for an inference run."""
+        wl = self.spec.workload
+        return wl if isinstance(wl, FlinkWorkload) else None
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """scalelab's own components of this run, in the order `all_objects` renders them."""
+        return FLINK_COMPONENTS if self.flink is not None else COMPONENTS
 
     @property
     def resolved_spec(self) -> str:
@@ -148,17 +168,26 @@ class Plan:
     # -- checks -------------------------------------------------------------------------
     def check(self) -> None:
         """Settings that cannot work on a cluster fail here, before anything is applied."""
+        if self.flink is not None:
+            flink_operator.check(self)
+        else:
+            self._check_model()
+        if self.own_kafka and self.settings.kafka.replicas != 1:
+            raise ConfigError(
+                "kafka.replicas: the run's own Kafka (kafka.mode scalelab) has one node; "
+                "use kafka.mode strimzi for more"
+            )
+        self._check_autoscaling()
+
+    def _check_model(self) -> None:
         model = self.workload.model
         if model not in BUILDERS and not (self.settings.model_path or self.settings.model_pvc):
             raise ConfigError(
                 f"workload.model {model!r} is a file on this machine: pods cannot read it; set "
                 "platform.kubernetes.model_path (a path baked into the image) or model_pvc"
             )
-        if self.own_kafka and self.settings.kafka.replicas != 1:
-            raise ConfigError(
-                "kafka.replicas: the run's own Kafka (kafka.mode scalelab) has one node; "
-                "use kafka.mode strimzi for more"
-            )
+
+    def _check_autoscaling(self) -> None:
         scaling = self.settings.autoscaling
         if scaling.enabled and not self.settings.resources.worker.requests.cpu:
             raise ConfigError("autoscaling on CPU needs resources.worker.requests.cpu")
@@ -183,6 +212,15 @@ class Plan:
             return own_kafka.kafka_objects(self, self.client_port)
         return self._monitored(kafka.kafka_objects(self))
 
+    def flink_objects(self) -> list[Manifest]:
+        """The Flink session cluster of a Flink run: the run's own Deployments, or a
+        FlinkDeployment for the Flink Kubernetes Operator."""
+        if self.flink is None:
+            return []
+        if self.flink_mode == "operator":
+            return self._monitored(flink_operator.flink_objects(self, self.flink))
+        return flink.flink_objects(self, self.flink)
+
     def component_objects(
         self, component: str, extra: list[str] | None = None, env: dict[str, str] | None = None
     ) -> list[Manifest]:
@@ -196,7 +234,8 @@ class Plan:
 
     def all_objects(self) -> list[Manifest]:
         objects = self.base_objects() + self.monitoring_objects() + self.kafka_objects()
-        for component in COMPONENTS:
+        objects += self.flink_objects()
+        for component in self.components:
             objects += self.component_objects(component)
         return objects
 

@@ -21,6 +21,7 @@ from scalelab.platform.base import ComponentLaunch, Endpoints, Platform, Platfor
 from scalelab.platform.kubernetes import labels, nodes, status, teardown
 from scalelab.platform.kubernetes.api import PodOps, PortForward, connect, pod_opener
 from scalelab.platform.kubernetes.errors import KubernetesError
+from scalelab.platform.kubernetes.flink import FlinkOnCluster
 from scalelab.platform.kubernetes.manifests import Manifest, own_kafka, own_prometheus
 from scalelab.platform.kubernetes.manifests.kafka import LOCAL_PORT, node_pod
 from scalelab.platform.kubernetes.plan import Plan, component_of, role_args
@@ -63,6 +64,9 @@ class KubernetesPlatform(Platform):
         self.endpoints: Endpoints | None = None
         self.seen_events: set[str] = set()
         self.hpa_seen: dict[str, int] = {}  # the HPA's rescale events read as decisions
+        self.flink: FlinkOnCluster | None = None
+        if self.plan.flink is not None:
+            self.flink = FlinkOnCluster(self.cluster, self.plan, self.tracker, self.plan.flink)
 
     # -- infrastructure -------------------------------------------------------------------
     def start_infrastructure(self) -> Endpoints:
@@ -78,6 +82,7 @@ class KubernetesPlatform(Platform):
         if self.plan.own_kafka:
             self.tracker.watch_infrastructure("kafka")
         self._apply(self.plan.kafka_objects())
+        flink_url = self._start_flink() if self.flink is not None else None
         bootstrap = self._forward_kafka() if self.plan.managed_kafka else self.plan.client_bootstrap
         self.endpoints = Endpoints(
             bootstrap=bootstrap,
@@ -85,11 +90,31 @@ class KubernetesPlatform(Platform):
             extra={
                 "namespace": self.plan.namespace,
                 "cluster_bootstrap": self.plan.cluster_bootstrap,
+                **({"flink": flink_url} if flink_url else {}),
             },
         )
-        if self.plan.managed_kafka:
+        if self.plan.managed_kafka or self.flink is not None:
             self.wait_scraped(self.plan.settings.ready_timeout)
         return self.endpoints
+
+    def _start_flink(self) -> str:
+        """The Flink cluster's objects, watched like the broker's; ready once REST answers
+        through the port-forward and every TaskManager's slots are registered."""
+        assert self.flink is not None
+        for role in ("jobmanager", "taskmanager"):
+            self.tracker.watch_infrastructure(role)
+        self._apply(self.plan.flink_objects())
+        url = self.flink.forward_rest()
+        took = self.flink.wait_ready(url, self.plan.settings.ready_timeout, self.check_health)
+        self.report(f"flink: TaskManager slots registered {took:.1f} s after the JobManager")
+        return url
+
+    def kill_taskmanager(self, index: int) -> tuple[str, str]:
+        """`kill-taskmanager`: the TaskManager pod deleted at once; its Deployment starts
+        another (Flink restarts the job from its last checkpoint either way)."""
+        if self.flink is None:
+            raise ComponentError("flink", "this run has no Flink cluster")
+        return self.flink.kill_taskmanager(index)
 
     def _apply(self, objects: list[Manifest]) -> None:
         """Apply in order, then wait for each object that has a readiness condition."""
@@ -168,6 +193,8 @@ class KubernetesPlatform(Platform):
         expected = self.tracker.expected_targets()
         if self.plan.managed_kafka:
             expected["kafka"] = self.plan.settings.kafka.replicas
+        if self.flink is not None:
+            expected.update(self.flink.expected_targets())
         deadline = time.monotonic() + timeout
         while missing := missing_targets(self.endpoints.prometheus_url, self.run_id, expected):
             self.check_health()
@@ -282,6 +309,8 @@ class KubernetesPlatform(Platform):
                 nodes.remove_roles(self.cluster, self.plan.settings.node_roles, self.node_roles)
             for forward in self.forwards:
                 forward.close()
+            if self.flink is not None:
+                self.flink.close()
         if errors:
             (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "logs" / "teardown-errors.log").write_text("\n".join(errors) + "\n")

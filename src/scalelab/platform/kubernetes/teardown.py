@@ -18,8 +18,10 @@ STRIMZI = "kafka.strimzi.io/v1beta2"
 MONITORING = "monitoring.coreos.com/v1"
 RBAC = "rbac.authorization.k8s.io/v1"
 CHAOS_MESH = "chaos-mesh.org/v1alpha1"
+FLINK_OPERATOR = "flink.apache.org/v1beta1"
 DELETE_ORDER: tuple[tuple[tuple[str, str], ...], ...] = (
     ((CHAOS_MESH, "PodChaos"), (CHAOS_MESH, "NetworkChaos"), (CHAOS_MESH, "StressChaos")),
+    ((FLINK_OPERATOR, "FlinkDeployment"),),  # the operator removes its own Deployments
     (("autoscaling/v2", "HorizontalPodAutoscaler"), ("batch/v1", "Job"), ("apps/v1", "Deployment")),
     ((MONITORING, "PodMonitor"), (MONITORING, "ServiceMonitor"), ("v1", "Service")),
     ((STRIMZI, "KafkaTopic"),),

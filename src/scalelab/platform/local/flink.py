@@ -15,7 +15,7 @@ import json
 import os
 import signal
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from scalelab.errors import MissingDependencyError
 from scalelab.paths import PROJECT_ROOT
@@ -95,6 +95,11 @@ def flink_version(lib: Path | None = None) -> str:
 
 def flink_config(ports: FlinkPorts, workload: FlinkWorkload, data_dir: Path) -> dict[str, str]:
     """The cluster's config.yaml: loopback everywhere, explicit memory, adaptive scheduler."""
+    return {**loopback_network(ports), **cluster_config(workload, data_dir)}
+
+
+def loopback_network(ports: FlinkPorts) -> dict[str, str]:
+    """Every address and bind address on 127.0.0.1; TaskManager ports chosen by the OS."""
     return {
         "jobmanager.rpc.address": "127.0.0.1",
         "jobmanager.rpc.port": str(ports.rpc),
@@ -108,6 +113,13 @@ def flink_config(ports: FlinkPorts, workload: FlinkWorkload, data_dir: Path) -> 
         "taskmanager.rpc.port": "0",
         "taskmanager.data.port": "0",
         "metrics.internal.query-service.port": "0",
+    }
+
+
+def cluster_config(workload: FlinkWorkload, data_dir: PurePath) -> dict[str, str]:
+    """What every platform's Flink cluster shares: slots, the memory model, the adaptive
+    scheduler, restarts, heartbeats, state and the JMX reporter (no addresses)."""
+    return {
         "taskmanager.numberOfTaskSlots": str(workload.slots_per_taskmanager),
         "taskmanager.cpu.cores": str(float(workload.slots_per_taskmanager)),
         "jobmanager.memory.heap.size": f"{workload.jobmanager_heap_mb}m",
@@ -148,11 +160,15 @@ def flink_config(ports: FlinkPorts, workload: FlinkWorkload, data_dir: Path) -> 
     }
 
 
+def config_yaml(settings: dict[str, str]) -> str:
+    """Flink 2 reads `config.yaml` (standard YAML; JSON strings are valid YAML scalars)."""
+    return "".join(f"{key}: {json.dumps(value)}\n" for key, value in settings.items())
+
+
 def write_config(config_dir: Path, settings: dict[str, str]) -> Path:
     """Flink 2 reads `config.yaml` (standard YAML; JSON strings are valid YAML scalars)."""
     config_dir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{key}: {json.dumps(value)}\n" for key, value in settings.items()]
-    (config_dir / "config.yaml").write_text("".join(lines))
+    (config_dir / "config.yaml").write_text(config_yaml(settings))
     (config_dir / "log4j.properties").write_text(LOG4J)
     return config_dir
 
@@ -169,27 +185,59 @@ logger.kafka.level = WARN
 """
 
 
-def _java(config_dir: Path, metrics_port: int, memory: list[str]) -> list[str]:
-    agent = jmx_agent(kafka_jars())
+def jvm_options(log4j: str, agent: str) -> list[str]:
+    """Flags every Flink JVM gets after its memory flags: G1, headless, the module access
+    Flink needs, the log4j file and the JMX exporter agent (`<jar>=<[host:]port>:<rules>`)."""
     return [
-        java_binary(),
-        *memory,
         "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
         *JAVA_OPENS,
-        f"-Dlog4j.configurationFile={config_dir / 'log4j.properties'}",
-        f"-javaagent:{agent}=127.0.0.1:{metrics_port}:{JMX_RULES}",
-        "-cp",
-        f"{flink_jars()}/*",
+        f"-Dlog4j.configurationFile={log4j}",
+        f"-javaagent:{agent}",
     ]
+
+
+def jobmanager_memory(workload: FlinkWorkload) -> list[str]:
+    """The JVM memory flags Flink's scripts derive from the JobManager's memory model."""
+    heap = workload.jobmanager_heap_mb
+    return [
+        f"-Xmx{heap}m",
+        f"-Xms{heap}m",
+        f"-XX:MaxDirectMemorySize={JM_OFF_HEAP}m",
+        f"-XX:MaxMetaspaceSize={METASPACE}m",
+    ]
+
+
+def taskmanager_memory(workload: FlinkWorkload) -> list[str]:
+    """The JVM memory flags Flink's scripts derive from the TaskManager's memory model."""
+    heap = TM_FRAMEWORK_HEAP + workload.taskmanager_heap_mb
+    direct = TM_FRAMEWORK_OFF_HEAP + TM_NETWORK
+    return [
+        f"-Xmx{heap}m",
+        f"-Xms{heap}m",
+        f"-XX:MaxDirectMemorySize={direct}m",
+        f"-XX:MaxMetaspaceSize={METASPACE}m",
+    ]
+
+
+def process_memory_mb(workload: FlinkWorkload, role: str) -> int:
+    """A JobManager's or TaskManager's whole process (Flink's total process memory)."""
+    if role == "jobmanager":
+        return workload.jobmanager_heap_mb + JM_OFF_HEAP + METASPACE + OVERHEAD
+    heap = TM_FRAMEWORK_HEAP + workload.taskmanager_heap_mb
+    return heap + TM_FRAMEWORK_OFF_HEAP + TM_NETWORK + TM_MANAGED + METASPACE + OVERHEAD
+
+
+def _java(config_dir: Path, metrics_port: int, memory: list[str]) -> list[str]:
+    agent = f"{jmx_agent(kafka_jars())}=127.0.0.1:{metrics_port}:{JMX_RULES}"
+    log4j = str(config_dir / "log4j.properties")
+    return [java_binary(), *memory, *jvm_options(log4j, agent), "-cp", f"{flink_jars()}/*"]
 
 
 def jobmanager_process(
     ports: FlinkPorts, workload: FlinkWorkload, config_dir: Path, log: Path
 ) -> ProcessSpec:
-    heap = workload.jobmanager_heap_mb
-    memory = [f"-Xmx{heap}m", f"-Xms{heap}m", f"-XX:MaxDirectMemorySize={JM_OFF_HEAP}m"]
-    memory.append(f"-XX:MaxMetaspaceSize={METASPACE}m")
+    memory = jobmanager_memory(workload)
     argv = [*_java(config_dir, ports.metrics, memory), ENTRYPOINT, "--configDir", str(config_dir)]
     return ProcessSpec(
         name="jobmanager",
@@ -203,9 +251,6 @@ def jobmanager_process(
 def taskmanager_process(
     name: str, metrics_port: int, workload: FlinkWorkload, config_dir: Path, log: Path
 ) -> ProcessSpec:
-    heap = TM_FRAMEWORK_HEAP + workload.taskmanager_heap_mb
-    direct = TM_FRAMEWORK_OFF_HEAP + TM_NETWORK
-    memory = [f"-Xmx{heap}m", f"-Xms{heap}m", f"-XX:MaxDirectMemorySize={direct}m"]
-    memory.append(f"-XX:MaxMetaspaceSize={METASPACE}m")
+    memory = taskmanager_memory(workload)
     argv = [*_java(config_dir, metrics_port, memory), TASKMANAGER, "--configDir", str(config_dir)]
     return ProcessSpec(name=name, argv=argv, log_path=log, ports={"metrics": metrics_port})

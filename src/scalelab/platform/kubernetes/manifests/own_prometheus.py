@@ -51,6 +51,8 @@ POD_COMPONENTS = (
     ("producer-.+", "producer"),
     ("kafka-[0-9]+", "kafka"),
     ("prometheus-.+", "prometheus"),
+    ("jobmanager-.+", "jobmanager"),
+    ("taskmanager-.+", "taskmanager"),
 )
 
 
