@@ -50,8 +50,12 @@ browser:
 demo: setup
 	$(BIN)/scalelab run examples/quickstart.yaml
 
+# Everything but the cluster tests first; then the cluster phase (mk/test-cluster.sh: the
+# image, the real single-node cluster, the tests marked `cluster`, the cluster down again).
+# SCALELAB_CLUSTER_TESTS=0 leaves the cluster phase out.
 test: setup browser
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	@rc=0; $(BIN)/pytest -q -p no:cacheprovider -m "not cluster" --durations=15 tests || rc=$$?; \
+	MAKE="$(MAKE)" bash mk/test-cluster.sh || { [ $$rc = 0 ] && rc=1; }; exit $$rc
 
 unit: venv
 	$(BIN)/pytest -q tests/unit

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from needs_cluster import missing
 from scalelab import __version__
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +33,7 @@ def _ready(node: dict[str, Any]) -> bool:
 def cluster() -> Any:
     """A client of the project's own cluster; skips when it is not up."""
     if not KUBECONFIG.is_file():
-        pytest.skip(f"no cluster: {KUBECONFIG} does not exist (run `make cluster`)")
+        missing(f"no cluster: {KUBECONFIG} does not exist (run `make cluster`)")
     pytest.importorskip("kubernetes")
     from scalelab.platform.kubernetes.api import connect
     from scalelab.platform.kubernetes.errors import ClusterUnreachableError
@@ -40,10 +41,10 @@ def cluster() -> Any:
     try:
         found = connect(str(KUBECONFIG), None)
     except ClusterUnreachableError as error:
-        pytest.skip(f"no cluster: {error}")
+        missing(f"no cluster: {error}")
     nodes = found.list("v1", "Node", None, "")
     if not any(_ready(node) for node in nodes):
-        pytest.skip(f"no cluster: no node is Ready ({[n['metadata']['name'] for n in nodes]})")
+        missing(f"no cluster: no node is Ready ({[n['metadata']['name'] for n in nodes]})")
     return found
 
 
@@ -58,7 +59,7 @@ def image(cluster: Any) -> str:
         for name in held.get("names") or []
     }
     if IMAGE not in names:
-        pytest.skip(f"the node has no {IMAGE} (run `make image`)")
+        missing(f"the node has no {IMAGE} (run `make image`)")
     return IMAGE
 
 

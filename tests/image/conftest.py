@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from needs_cluster import missing
+
 from .imagefs import Image, Rootfs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +27,7 @@ ARCHIVE = REPO / "build" / "image" / "scalelab-image.tar"
 @pytest.fixture(scope="session")
 def image() -> Image:
     if not ARCHIVE.exists():
-        pytest.skip(f"{ARCHIVE.relative_to(REPO)} is not built (make image)")
+        missing(f"{ARCHIVE.relative_to(REPO)} is not built (make image)")
     with tarfile.open(ARCHIVE) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
         config = json.load(tar.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]

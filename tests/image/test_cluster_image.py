@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import scalelab
+from needs_cluster import missing
 
 from .imagefs import Image
 
@@ -53,11 +54,11 @@ def ctr(*args: str) -> str:
 def cluster_with_image(image: Image) -> None:
     """The local cluster, with the built archive imported as `make image` does."""
     if not (CLUSTER / "kubeconfig").exists() or not KUBECTL.exists() or not SOCKET.exists():
-        pytest.skip("the local cluster is not up (make cluster)")
+        missing("the local cluster is not up (make cluster)")
     nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
     ready = [c["status"] for n in nodes for c in n["status"]["conditions"] if c["type"] == "Ready"]
     if ready != ["True"]:
-        pytest.skip(f"the local cluster's node is not Ready ({ready})")
+        missing(f"the local cluster's node is not Ready ({ready})")
     if TAG not in ctr("images", "ls", "-q").split():
         ctr("images", "import", str(image.path))
     assert TAG in ctr("images", "ls", "-q").split()

@@ -13,14 +13,18 @@ from collections.abc import Iterator
 
 import pytest
 
+from needs_cluster import missing
 from scalelab.localcluster import clean, probes
 from scalelab.localcluster import layout as L
 from scalelab.localcluster.layout import Layout
 
 LAYOUT = Layout.default()
-pytestmark = pytest.mark.skipif(
-    not LAYOUT.kubeconfig.exists(), reason="local cluster not up (make cluster)"
-)
+
+
+@pytest.fixture(autouse=True)
+def cluster_up() -> None:
+    if not LAYOUT.kubeconfig.exists():
+        missing("local cluster not up (make cluster)")
 
 
 def kubectl(*args: str, check: bool = True, stdin: str | None = None) -> str:
