@@ -1,0 +1,122 @@
+"""`scalelab run examples/flink-kubernetes.yaml` on the real cluster, through the CLI.
+
+The run's own Flink session cluster (JobManager and TaskManager Deployments from the
+component image) beside its own Kafka and Prometheus; the frames job submitted over the
+JobManager's REST API through a port-forward. What a user relies on: the job runs, the
+accounting is exact with nothing lost, Flink's metrics are in metrics.parquet, a
+TaskManager pod killed mid-run is survived, and nothing is left on the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("kubernetes")
+import pyarrow.parquet as pq  # noqa: E402
+
+from scalelab.platform.kubernetes import labels  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "flink-kubernetes.yaml"
+
+
+def run_flink(tmp_path: Path, *overrides: str) -> tuple[dict[str, Any], Path]:
+    """The run's record and directory; fails unless the CLI made one run and exited 0."""
+    env = {**os.environ, "SCALELAB_RUNS": str(tmp_path / "runs"), "COLUMNS": "200"}
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    done = subprocess.run(
+        [sys.executable, "-m", "scalelab.cli", "run", str(EXAMPLE), *sets],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env=env,
+    )
+    output = done.stdout[-3000:] + done.stderr[-3000:]
+    runs = list((tmp_path / "runs").iterdir()) if (tmp_path / "runs").is_dir() else []
+    assert len(runs) == 1, output
+    record = json.loads((runs[0] / "run.json").read_text())
+    assert done.returncode == 0, (record.get("errors"), output)
+    return record, runs[0]
+
+
+def flink_metrics(run_dir: Path) -> set[str]:
+    metrics = pq.read_table(run_dir / "metrics.parquet", columns=["metric"]).column(0)
+    return {n for n in metrics.unique().to_pylist() if n.startswith("flink_")}
+
+
+def assert_left_nothing(cluster: Any, namespace: str, run_id: str) -> None:
+    assert cluster.get("v1", "Namespace", namespace) is None
+    selector = labels.run_selector(run_id)
+    assert cluster.list("rbac.authorization.k8s.io/v1", "ClusterRole", None, selector) == []
+
+
+def test_the_frames_job_runs_on_the_cluster_and_loses_nothing(
+    cluster: Any, image: str, tmp_path: Path
+) -> None:
+    namespace = f"scalelab-f-{secrets.token_hex(3)}"
+    record, run_dir = run_flink(tmp_path, f"platform.namespace={namespace}")
+    assert record["status"] == "succeeded", record["errors"]
+    (running,) = [e for e in record["events"] if e["kind"] == "flink-job-running"]
+    assert "first checkpoint done" in running["detail"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    accounting = summary["accounting"]
+    assert accounting["ok"] and accounting["lost"] == 0, accounting
+    assert accounting["produced"] == (
+        accounting["processed"] + accounting["dead_lettered"] + accounting["still_queued"]
+    )
+    assert accounting["processed"] > 0
+    assert summary["verdict"]["valid"], summary["verdict"]["reasons"]
+    qos = pq.read_table(run_dir / "qos.parquet").to_pandas()
+    assert set(qos.worker) == {"flink-0"}  # the Flink subtask, in the workers' contract
+    names = flink_metrics(run_dir)
+    for family in (
+        "flink_taskmanager_job_task_busyTimeMsPerSecond",
+        "flink_taskmanager_job_task_numRecordsIn",
+        "flink_jobmanager_job_numberOfCompletedCheckpoints",
+        "flink_jobmanager_numRegisteredTaskManagers",
+    ):
+        assert family in names, sorted(names)
+    assert summary["flink"]["checkpoints"]["completed"] > 0
+    logs = {p.name.split("-")[0] for p in (run_dir / "logs").glob("*.log")}
+    assert {"jobmanager", "taskmanager", "kafka", "tracker"} <= logs
+    assert_left_nothing(cluster, namespace, record["id"])
+
+
+def test_a_killed_taskmanager_pod_is_replaced_and_nothing_is_lost(
+    cluster: Any, image: str, tmp_path: Path
+) -> None:
+    """kill-taskmanager: the pod is deleted at once, its Deployment starts another, Flink
+    restarts the job from its last checkpoint; what was processed after it is processed
+    again (duplicates, counted), nothing is lost."""
+    namespace = f"scalelab-ft-{secrets.token_hex(3)}"
+    record, run_dir = run_flink(
+        tmp_path,
+        f"platform.namespace={namespace}",
+        "load.duration=50s",
+        "faults=[{kind: kill-taskmanager, at: 15, worker: 0}]",
+    )
+    assert record["status"] == "succeeded", record["errors"]
+    (kill,) = [e for e in record["events"] if e["kind"] == "kill-taskmanager"]
+    found = re.match(r"SIGKILL (\S+) at [0-9.]+ s; (\S+) started", kill["detail"])
+    assert found, kill["detail"]
+    victim, replacement = found.groups()
+    assert victim.startswith("taskmanager-") and replacement.startswith("taskmanager-")
+    assert victim != replacement
+    summary = json.loads((run_dir / "summary.json").read_text())
+    accounting = summary["accounting"]
+    assert accounting["ok"] and accounting["lost"] == 0, accounting
+    qos = pq.read_table(run_dir / "qos.parquet").to_pandas()
+    assert accounting["duplicates"] == len(qos) - qos.id.nunique()
+    assert summary["flink"]["restarts"] >= 1, summary["flink"]
+    assert (run_dir / "logs" / f"{victim}.log").is_file()  # saved before the pod went
+    assert_left_nothing(cluster, namespace, record["id"])
