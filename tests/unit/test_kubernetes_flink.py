@@ -187,3 +187,38 @@ def test_a_misspelt_flink_deployment_field_is_caught() -> None:
 def test_hpa_autoscaling_is_refused_for_a_flink_run() -> None:
     with pytest.raises(ConfigError, match="inference workers"):
         plan("platform.kubernetes.autoscaling.enabled=true")
+
+
+def test_flink_operator_install_dry_run_writes_the_pinned_chart(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from scalelab.cli import cluster_cmd
+
+    app = typer.Typer()
+    app.add_typer(cluster_cmd.app, name="cluster")
+    args = ["cluster", "flink-operator", "install", "--dry-run", "-o", str(tmp_path)]
+    result = CliRunner().invoke(app, [*args, "--spec", str(EXAMPLE)])
+    assert result.exit_code == 0, result.output
+    script = (tmp_path / "install-flink-operator.sh").read_text()
+    assert "helm upgrade --install flink-kubernetes-operator flink-kubernetes-operator" in script
+    assert "--repo https://downloads.apache.org/flink/flink-kubernetes-operator-1.13.0/" in script
+    assert "--version 1.13.0 --namespace flink-operator" in script
+    values = YAML(typ="safe").load((tmp_path / "values-flink-operator.yaml").read_text())
+    assert values == {"watchNamespaces": [], "webhook": {"create": False}}
+
+
+def test_operator_mode_fails_before_anything_is_applied_without_the_crd() -> None:
+    from scalelab.platform.kubernetes.errors import PrerequisiteError
+    from scalelab.platform.kubernetes.flink_operator_ops import require_operator
+
+    class NoOperator:
+        def has_kind(self, api_version: str, kind: str) -> bool:
+            return False
+
+    wanted = plan(
+        "platform.kubernetes.flink.mode=operator", f"platform.kubernetes.flink.image={FLINK_IMAGE}"
+    )
+    with pytest.raises(PrerequisiteError, match="flink-operator install"):
+        require_operator(NoOperator(), wanted)  # type: ignore[arg-type]
+    require_operator(NoOperator(), plan())  # type: ignore[arg-type]  # own Deployments: fine

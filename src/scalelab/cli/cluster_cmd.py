@@ -28,6 +28,10 @@ app.add_typer(
     help="kube-prometheus-stack, Kepler and scalelab's Grafana dashboards (pinned).",
 )
 app.add_typer(strimzi_app, name="strimzi", help="The Strimzi Kafka operator (pinned).")
+flink_operator_app = typer.Typer(no_args_is_help=True)
+app.add_typer(
+    flink_operator_app, name="flink-operator", help="The Flink Kubernetes Operator (pinned)."
+)
 
 SpecOption = Annotated[
     Path | None, typer.Option("--spec", help="Take kubeconfig, context and pins from this spec.")
@@ -137,6 +141,35 @@ def strimzi_uninstall(
 
     settings, kube = _target(spec, kubeconfig, context)
     _report(StrimziOps(settings, kube, paths.state_dir() / "cluster").uninstall(), "ran")
+
+
+@flink_operator_app.command("install")
+@handle_errors
+def flink_operator_install(
+    spec: SpecOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    dry_run: DryRunOption = False,
+    output: OutOption = None,
+) -> None:
+    """Install the Flink Kubernetes Operator, watching every namespace (no webhook)."""
+    from scalelab.platform.kubernetes.flink_operator_ops import FlinkOperatorOps
+
+    settings, kube = _target(spec, kubeconfig, context)
+    ops = FlinkOperatorOps(settings, kube, output or paths.state_dir() / "cluster")
+    _report(ops.prepare() if dry_run else ops.install(), "would run" if dry_run else "ran")
+
+
+@flink_operator_app.command("uninstall")
+@handle_errors
+def flink_operator_uninstall(
+    spec: SpecOption = None, kubeconfig: KubeconfigOption = None, context: ContextOption = None
+) -> None:
+    """Remove the Flink Kubernetes Operator (its CRDs stay, as helm leaves them)."""
+    from scalelab.platform.kubernetes.flink_operator_ops import FlinkOperatorOps
+
+    settings, kube = _target(spec, kubeconfig, context)
+    _report(FlinkOperatorOps(settings, kube, paths.state_dir() / "cluster").uninstall(), "ran")
 
 
 @app.command("port-forward")

@@ -6,6 +6,7 @@ from scalelab.platform.kubernetes import labels
 from scalelab.platform.kubernetes.api import Cluster
 from scalelab.platform.kubernetes.chaos import check_chaos
 from scalelab.platform.kubernetes.errors import NamespaceBusyError, PrerequisiteError
+from scalelab.platform.kubernetes.flink_operator_ops import require_operator
 from scalelab.platform.kubernetes.plan import Plan
 
 STRIMZI = "kafka.strimzi.io/v1beta2"
@@ -52,6 +53,7 @@ def other_runs(cluster: Cluster, plan: Plan) -> list[str]:
 
 def preflight(cluster: Cluster, plan: Plan) -> None:
     require_kinds(cluster, plan)
+    require_operator(cluster, plan)  # flink.mode operator without the operator's CRD
     check_chaos(cluster, plan)  # a fault this cluster cannot inject fails here, named
     busy = other_runs(cluster, plan)
     if busy:
