@@ -120,3 +120,28 @@ def test_a_killed_taskmanager_pod_is_replaced_and_nothing_is_lost(
     assert summary["flink"]["restarts"] >= 1, summary["flink"]
     assert (run_dir / "logs" / f"{victim}.log").is_file()  # saved before the pod went
     assert_left_nothing(cluster, namespace, record["id"])
+
+
+def test_a_savepoint_rescale_restores_from_the_jobmanagers_volume(
+    cluster: Any, image: str, tmp_path: Path
+) -> None:
+    """rescale: savepoint stops the job with a savepoint on the JobManager pod's emptyDir and
+    resubmits it at parallelism 2 from there: the state travels inside the savepoint's
+    metadata, so the TaskManager needs no shared volume; nothing is lost."""
+    namespace = f"scalelab-fs-{secrets.token_hex(3)}"
+    record, run_dir = run_flink(
+        tmp_path,
+        f"platform.namespace={namespace}",
+        "workload.rescale=savepoint",
+        "workload.schedule=[{at: 15s, parallelism: 2}]",
+    )
+    assert record["status"] == "succeeded", record["errors"]
+    (rescale,) = record["results"]["flink"]["rescales"]
+    assert (rescale["source"], rescale["target"]) == (1, 2)
+    assert rescale["effective_ns"] and rescale["completed_ns"], rescale
+    assert len(record["results"]["flink"]["job_ids"]) == 2  # resubmitted from the savepoint
+    accounting = json.loads((run_dir / "summary.json").read_text())["accounting"]
+    assert accounting["ok"] and accounting["lost"] == 0, accounting
+    qos = pq.read_table(run_dir / "qos.parquet").to_pandas()
+    assert {"flink-0", "flink-1"} <= set(qos.worker)  # both subtasks processed after it
+    assert_left_nothing(cluster, namespace, record["id"])
