@@ -28,6 +28,7 @@ from scalelab.autoscale.summary import autoscale_summary
 from scalelab.spec.autoscale import AutoscalerSpec
 
 RESCALE_TIMEOUT_S = 120.0
+READ_S = 1.0  # the HPA's events and the pods are read this often; a `none` row every interval
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class ClusterHpa:
         record_event: RecordEvent,
         out_dir: Path,
         initial: int,
-        on_rescale: Callable[[int], None] | None = None,
+        on_rescale: Callable[[int], None] | None = None,  # the scale the HPA set, each read
     ):
         self.spec = spec
         self.hpa = hpa
@@ -81,29 +82,40 @@ class ClusterHpa:
         self.pending: list[Decision] = []  # rescales not complete yet
         self.t0, self.t0_ns = time.monotonic(), time.time_ns()
         self.next_read = 0.0
+        self.next_row = 0.0
         self.timeline: list[tuple[float, int]] = [(0.0, initial)]
+        self.inputs = "{}"  # what the last read saw, as JSON
 
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
 
     def tick(self) -> Decision | None:
+        """Read the HPA every READ_S (its rescales, the pending one's progress); every
+        `interval` also its status as a `none` row."""
         now = self.elapsed()
         if now < self.next_read:
             return None
-        self.next_read = now + self.spec.interval
+        self.next_read = now + READ_S
         status = self.hpa.hpa_status()
         if status is None:
             return None
-        arrival, lag = self.kafka.read()
-        inputs = inputs_json(_inputs(status, arrival, lag))
+        if status.rescales or now >= self.next_row:
+            self.inputs = inputs_json(_inputs(status, *self.kafka.read()))
         for rescale in status.rescales:
-            self._rescaled(rescale, inputs)
+            self._rescaled(rescale, self.inputs)
+        self.on_rescale(self.size)  # the workers' names follow what the HPA did
         self._follow(status)
+        if now < self.next_row:
+            return None
+        self.next_row = now + self.spec.interval
+        return self._status_row(now, status)
+
+    def _status_row(self, now: float, status: HpaStatus) -> Decision:
         row = Decision(
             time_ns=time.time_ns(),
             elapsed_s=round(now, 3),
             policy=self.spec.policy,
-            inputs=inputs,
+            inputs=self.inputs,
             current=self.size,
             wanted=status.desired,
             target=status.desired,
@@ -140,7 +152,6 @@ class ClusterHpa:
         )
         self.size = rescale.new
         self.timeline.append((elapsed, rescale.new))
-        self.on_rescale(rescale.new)
 
     def _follow(self, status: HpaStatus) -> None:
         """Effective: that many ready pods; complete: the group shows them with every partition."""

@@ -4,6 +4,10 @@ Per-second gauges are averages over a past window and lie after a restart; `rate
 of `scalelab_worker_processed_total`, `scalelab_worker_busy_seconds_total` and
 `process_cpu_seconds_total` does not. Only targets that are up count: a stopped
 worker's last samples stay in the range for a window and must not.
+
+Locally each worker is its own target (`role="worker"`, `component="worker-3"`); on a
+cluster every worker pod is `component="worker"` and told apart by `instance` (the pod):
+the platform gives that selector and key (`Sources.worker_selector`, `worker_key`).
 """
 
 from __future__ import annotations
@@ -16,9 +20,18 @@ from scalelab.errors import ScalelabError
 
 
 class PromReader:
-    def __init__(self, url: str, run_id: str, window: float, components: str = "worker-.*"):
+    def __init__(
+        self,
+        url: str,
+        run_id: str,
+        window: float,
+        components: str = "worker-.*",
+        selector: str | None = None,
+        key: str = "component",
+    ):
         self.client = httpx.Client(base_url=url, timeout=5.0)
-        self.sel = f'run_id="{run_id}",role="worker",component=~"{components}"'
+        self.sel = selector or f'run_id="{run_id}",role="worker",component=~"{components}"'
+        self.key = key  # the label that tells one worker from another
         self.run_id = run_id
         self.window = f"{max(1, round(window))}s"
 
@@ -49,7 +62,7 @@ class PromReader:
     def _per_worker(self, counter: str) -> tuple[float, ...]:
         live = f"(up{{{self.sel}}} == 1)"
         expr = (
-            f"clamp_max(rate({counter}{{{self.sel}}}[{self.window}]), 1) and on(component) {live}"
+            f"clamp_max(rate({counter}{{{self.sel}}}[{self.window}]), 1) and on({self.key}) {live}"
         )
         values = self.query(expr)
         return tuple(v for v in values if not math.isnan(v))
@@ -62,7 +75,8 @@ class PromReader:
         """CPU cores each live worker used (not clamped: a worker may use several threads)."""
         live = f"(up{{{self.sel}}} == 1)"
         expr = (
-            f"rate(process_cpu_seconds_total{{{self.sel}}}[{self.window}]) and on(component) {live}"
+            f"rate(process_cpu_seconds_total{{{self.sel}}}[{self.window}]) "
+            f"and on({self.key}) {live}"
         )
         return tuple(self.query(expr))
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry
 
@@ -49,6 +49,17 @@ class Sources:
     partitions: int
     components: str = "worker-.*"
     more_topics: tuple[str, ...] = ()  # a job reading several inputs (the Flink join)
+    worker_selector: str | None = None  # the workers' series where the platform names them
+    worker_key: str = "component"  # otherwise than locally (a cluster: `WorkerSeries`)
+
+
+@runtime_checkable
+class WorkerSeries(Protocol):
+    """A platform whose workers' Prometheus series are labelled otherwise than locally."""
+
+    def worker_series(self) -> tuple[str, str]:
+        """The workers' label selector and the label that tells them apart."""
+        ...
 
 
 class Readings(Protocol):
@@ -76,7 +87,12 @@ class Autoscaler:
         self.record_event = record_event
         self.out_dir = out_dir
         self.prom: Readings = readings or PromReader(
-            sources.prometheus_url, sources.run_id, spec.window, sources.components
+            sources.prometheus_url,
+            sources.run_id,
+            spec.window,
+            sources.components,
+            sources.worker_selector,
+            sources.worker_key,
         )
         self.kafka = KafkaProbe(
             sources.bootstrap, sources.group, sources.topic, sources.more_topics

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,7 +30,7 @@ from scalelab.autoscale.actuator import worker_set
 from scalelab.autoscale.cluster_hpa import ClusterHpa, WatchesHpa
 from scalelab.autoscale.flink import FlinkParallelism, Slots
 from scalelab.autoscale.flink_prom import FlinkReader
-from scalelab.autoscale.service import Autoscaler, Sources
+from scalelab.autoscale.service import Autoscaler, Sources, WorkerSeries
 from scalelab.autoscale.summary import run_figures
 from scalelab.chaos.injectors import Target
 from scalelab.chaos.local import local_target
@@ -210,6 +210,9 @@ class Experiment:
                 broker.partitions,
                 more_topics=tuple(self.inputs[1:]),
             )
+            if isinstance(self.platform, WorkerSeries):  # a cluster labels its pods otherwise
+                selector, key = self.platform.worker_series()
+                sources = replace(sources, worker_selector=selector, worker_key=key)
             if isinstance(self.spec.workload, FlinkWorkload):
                 self.autoscaler = self._flink_autoscaler(self.spec.workload, sources)
             elif self.spec.autoscaler.policy == "hpa" and isinstance(self.platform, WatchesHpa):

@@ -292,6 +292,10 @@ class KubernetesPlatform(Platform):
     def hpa_status(self) -> HpaStatus | None:
         return read_hpa(self, self.hpa_seen)
 
+    def worker_series(self) -> tuple[str, str]:
+        """Every worker pod is `component="worker"`, one from another by `instance` (its pod)."""
+        return f'run_id="{self.run_id}",component="worker"', "instance"
+
     # -- teardown -------------------------------------------------------------------------
     def teardown(self) -> None:
         """Copy what the run left in its pods, save the logs, delete every object of the run."""

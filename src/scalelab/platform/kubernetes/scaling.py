@@ -145,10 +145,39 @@ class KubernetesWorkers:
             self.live.remove(name)
 
     def follow(self, n: int) -> None:
-        """The cluster's HPA changed the replicas to n: names for the pods it added. The
-        names of pods it removed leave when the workers stop (`_adopt`)."""
+        """The cluster's HPA set the replicas to n (called at each of its reads): names for
+        the pods it adds; the names of the pods it removes (draining or gone) leave, their
+        pods held by the tracker as stopped on purpose, so no name takes another's pod."""
         if n > len(self.live):
             self._name(n - len(self.live))
+        elif n < len(self.live):
+            self._drop_removed(len(self.live) - n)
+        tracker = self.platform.tracker
+        for name in self.live:  # each name takes its pod as soon as it runs, so that the
+            if name not in tracker.pod_names:  # one the HPA removes later is known by name
+                tracker.pod_for(name)
+        if self.draining:
+            self._save_draining_logs(self._pods())
+
+    def _drop_removed(self, count: int) -> None:
+        """Up to `count` names whose pods are draining or gone leave, newest first."""
+        tracker = self.platform.tracker
+        running = {
+            p["metadata"]["name"]
+            for p in self._pods()
+            if not p["metadata"].get("deletionTimestamp")
+        }
+        for name in reversed(self.live[:]):
+            if count <= 0:
+                return
+            pod = tracker.pod_names.get(name) or tracker.lost.pop(name, None)
+            if pod is None or pod in running:
+                continue
+            tracker.pod_names[name] = pod  # held: stopped on purpose, never remapped
+            tracker.component(name).expected.add(pod)
+            self.draining[pod] = name
+            self.live.remove(name)
+            count -= 1
 
     def stop_all(self) -> None:
         """Every worker finishes its batch and commits (SIGTERM through podwrap, the pod kept
