@@ -66,6 +66,9 @@ def test_the_frames_job_runs_on_the_cluster_and_loses_nothing(
     namespace = f"scalelab-f-{secrets.token_hex(3)}"
     record, run_dir = run_flink(tmp_path, f"platform.namespace={namespace}")
     assert record["status"] == "succeeded", record["errors"]
+    assert record["versions"]["flink"] == "2.3.0"  # the image's jars, as the JobManager says
+    assert record["versions"]["flink_mode"] == "scalelab"
+    assert record["endpoints"]["cluster_bootstrap"] == f"kafka.{namespace}.svc:9092"
     (running,) = [e for e in record["events"] if e["kind"] == "flink-job-running"]
     assert "first checkpoint done" in running["detail"]
     summary = json.loads((run_dir / "summary.json").read_text())

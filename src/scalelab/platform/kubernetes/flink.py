@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import httpx
+
 from scalelab.errors import ComponentError
 from scalelab.platform.base import PlatformEvent
 from scalelab.platform.kubernetes import labels
@@ -131,6 +133,16 @@ class FlinkOnCluster:
                 return new[0]
             time.sleep(0.5)
         return "a new pod (not yet created)"
+
+    def version(self) -> str:
+        """The Flink version the JobManager reports (`GET /config`), or 'unknown'."""
+        if self.forward is None:
+            return "unknown"
+        try:
+            body = httpx.get(f"http://{self.forward.address}/config", timeout=5.0).json()
+        except (httpx.HTTPError, ValueError):
+            return "unknown"
+        return str(body.get("flink-version") or "unknown")
 
     def close(self) -> None:
         if self.forward is not None:

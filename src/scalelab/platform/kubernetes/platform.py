@@ -236,6 +236,8 @@ class KubernetesPlatform(Platform):
         settings = self.plan.settings
         found = {"image": settings.image, "kafka_mode": self.plan.kafka_mode}
         found["monitoring_mode"] = self.plan.monitoring_mode
+        if self.flink is not None:
+            found.update(flink=self.flink.version(), flink_mode=self.plan.flink_mode)
         if self.plan.own_kafka:
             return {**found, "kafka": self._image_kafka_version()}
         return {**found, "kafka": settings.kafka.kafka_version, "kepler": settings.kepler_version}
