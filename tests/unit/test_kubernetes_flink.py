@@ -222,3 +222,16 @@ def test_operator_mode_fails_before_anything_is_applied_without_the_crd() -> Non
     with pytest.raises(PrerequisiteError, match="flink-operator install"):
         require_operator(NoOperator(), wanted)  # type: ignore[arg-type]
     require_operator(NoOperator(), plan())  # type: ignore[arg-type]  # own Deployments: fine
+
+
+def test_the_join_is_fed_by_the_sensor_producer() -> None:
+    """The join reads `<sensor>;<reading>` records: its producer pod runs
+    components/sensors.py, as the local platform does; the frames job keeps the producer."""
+
+    def producer_command(built: Plan) -> list[str]:
+        job = next(o for o in built.all_objects() if o["kind"] == "Job")
+        return list(job["spec"]["template"]["spec"]["containers"][0]["args"])
+
+    join = plan("workload.job=join")
+    assert "scalelab.components.sensors" in producer_command(join)
+    assert "scalelab.components.producer" in producer_command(plan())

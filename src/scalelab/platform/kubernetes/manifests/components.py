@@ -35,10 +35,22 @@ ROLES = {
 }
 
 
+SENSORS = "scalelab.components.sensors"
+
+
+def role_module(plan: Plan, role: Role) -> str:
+    """The module a role runs: Flink's join reads sensor records, which its producer writes
+    (components/sensors.py), as on the local platform."""
+    wl = plan.flink
+    if role.component == "producer" and wl is not None and wl.job == "join":
+        return SENSORS
+    return role.module
+
+
 def component_args(plan: Plan, role: Role, extra: list[str]) -> list[str]:
     """The component's command line inside the pod (after podwrap)."""
     return [
-        "python", "-m", role.module,
+        "python", "-m", role_module(plan, role),
         "--spec", f"{base.SPEC_DIR}/spec.yaml",
         "--bootstrap", plan.cluster_bootstrap,
         "--run-id", plan.run_id,
