@@ -148,3 +148,25 @@ def test_a_savepoint_rescale_restores_from_the_jobmanagers_volume(
     qos = pq.read_table(run_dir / "qos.parquet").to_pandas()
     assert {"flink-0", "flink-1"} <= set(qos.worker)  # both subtasks processed after it
     assert_left_nothing(cluster, namespace, record["id"])
+
+
+def test_the_join_is_fed_sensor_records_and_loses_nothing(
+    cluster: Any, image: str, tmp_path: Path
+) -> None:
+    """The windowed join (keyed window state in checkpoints) with its sensor producer pod:
+    every input record leaves one output record, none dead-lettered."""
+    namespace = f"scalelab-fj-{secrets.token_hex(3)}"
+    record, run_dir = run_flink(
+        tmp_path,
+        f"platform.namespace={namespace}",
+        "workload.job=join",
+        "workload.join={window: 1s, lateness: 500ms, fibonacci: 20, keys: 20}",
+        "load.rate=10",
+        "load.duration=30s",
+    )
+    assert record["status"] == "succeeded", record["errors"]
+    accounting = json.loads((run_dir / "summary.json").read_text())["accounting"]
+    assert accounting["ok"] and accounting["lost"] == 0, accounting
+    assert accounting["dead_lettered"] == 0 and accounting["processed"] > 0, accounting
+    assert any((run_dir / "logs").glob("producer-*.log"))
+    assert_left_nothing(cluster, namespace, record["id"])
