@@ -199,38 +199,26 @@ def test_a_pod_deleted_by_the_cluster_is_remapped_a_killed_one_is_not_replaced(
     assert [(e.kind, e.component) for e in tracker.events[1:]] == [("pod-killed", "worker-1")]
 
 
-def test_the_autoscaler_scales_workers_on_cpu_and_its_decisions_are_events(
-    cluster: Any, image: str, namespace: str, run_id: str, tmp_path: Path
+def test_a_teardown_whose_output_copy_fails_still_saves_the_pod_logs(
+    cluster: Any, image: str, namespace: str, run_id: str, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    scaling = "platform.kubernetes.autoscaling"
-    spec = spec_for(
-        namespace,
-        f"{scaling}.enabled=true",
-        f"{scaling}.min_replicas=1",
-        f"{scaling}.max_replicas=3",
-        f"{scaling}.cpu_utilization=50",
-        "platform.kubernetes.resources.worker.requests.cpu=10m",
-    )
-    platform = KubernetesPlatform(spec, run_id, tmp_path, tmp_path, False)
-    try:
-        plan = platform.plan
-        apply_and_wait(cluster, plan.base_objects())
-        burn = ["python", "-c", "while True: pass"]  # 100m limit: 10x its 10m request
-        apply_and_wait(cluster, workers_running(plan, burn, 1))
-        events: list[Any] = []
+    """The logs say why a run failed: a failure copying outputs must not cost them."""
+    platform = KubernetesPlatform(spec_for(namespace), run_id, tmp_path, tmp_path, False)
+    plan = platform.plan
+    apply_and_wait(cluster, plan.base_objects())
+    talking = ["sh", "-c", "echo worker says why; sleep 600"]
+    apply_and_wait(cluster, workers_running(plan, talking, 1))
 
-        def rescaled() -> bool:
-            events.extend(platform.events())
-            return any("New size" in e.detail for e in events)
+    def refused(timeout: float = 60.0) -> None:
+        raise ComponentError("tracker", "its pod is gone")
 
-        until("a scale-up recorded", rescaled, timeout=240)
-        hpa = cluster.get("autoscaling/v2", "HorizontalPodAutoscaler", labels.WORKERS, namespace)
-        assert hpa["status"]["desiredReplicas"] > 1
-        rescale = next(e for e in events if "New size" in e.detail)
-        assert rescale.kind == "autoscaler" and rescale.component == "worker"
-        assert "SuccessfulRescale" in rescale.detail and "cpu" in rescale.detail
-    finally:
+    monkeypatch.setattr(platform.tracker, "collect_outputs", refused)
+    with pytest.raises(ComponentError) as failed:
         platform.teardown()
+    assert "collecting outputs" in failed.value.reason and "its pod is gone" in failed.value.reason
+    logs = [path.read_text() for path in (tmp_path / "logs").glob("*.log")]
+    assert any("worker says why" in text for text in logs), logs
+    assert not cluster.list("v1", "Pod", namespace, labels.run_selector(run_id))
 
 
 def test_an_image_that_is_not_there_fails_the_start_at_once_naming_it(

@@ -352,6 +352,27 @@ class PodOps:
             return ""
         return str(text)
 
+    def follow_log(self, pod: str, container: str, path: Path) -> threading.Thread:
+        """Stream a pod's log into `path` until its container ends: the last words of a pod
+        that is going away (its drain and exit), which a later read would find gone."""
+
+        def copy() -> None:
+            try:
+                response = self.core.read_namespaced_pod_log(
+                    pod, self.namespace, container=container, follow=True, _preload_content=False
+                )
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("wb") as out:
+                    for chunk in response.stream(CHUNK):
+                        out.write(chunk)
+                        out.flush()
+            except Exception:  # noqa: BLE001 - the pod may be gone already: no log to keep
+                return
+
+        follower = threading.Thread(target=copy, name=f"log-{pod}", daemon=True)
+        follower.start()
+        return follower
+
 
 # -- portforward ------------------------------------------------------------
 Opener = Callable[[], Any]  # returns a connected socket-like object to the pod's port

@@ -71,3 +71,9 @@ def metadata(
     if namespace is not None:
         meta["namespace"] = namespace
     return meta
+
+
+# The ReplicaSet deletes pods with the lowest cost first when its replicas drop: a worker
+# the autoscaler removes, or the one kill-worker deletes, gets this one.
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+FIRST_OUT = "-1000"

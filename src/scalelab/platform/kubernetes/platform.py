@@ -303,12 +303,16 @@ class KubernetesPlatform(Platform):
         """Copy what the run left in its pods, save the logs, delete every object of the run."""
         errors: list[str] = []
         try:
-            self.tracker.collect_outputs()
-            teardown.collect_logs(
-                self.cluster, self.pods, self.plan.namespace, self.run_id, self.run_dir / "logs"
-            )
-        except KubernetesError as error:
-            errors.append(f"collecting outputs: {error}")
+            try:  # a failure here must not cost the logs, which say why it failed
+                self.tracker.collect_outputs()
+            except (KubernetesError, ComponentError, OSError) as error:
+                errors.append(f"collecting outputs: {error}")
+            try:
+                teardown.collect_logs(
+                    self.cluster, self.pods, self.plan.namespace, self.run_id, self.run_dir / "logs"
+                )
+            except (KubernetesError, OSError) as error:
+                errors.append(f"collecting logs: {error}")
         finally:
             errors += teardown.delete_run(self.cluster, self.plan.namespace, self.run_id)
             if self.node_roles:

@@ -22,6 +22,7 @@ workers stop. `read_hpa` turns the HPA's status and `SuccessfulRescale` events i
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -39,8 +40,7 @@ from scalelab.platform.kubernetes.status import pod_ready, started_at
 if TYPE_CHECKING:
     from scalelab.platform.kubernetes.platform import KubernetesPlatform
 
-DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
-FIRST_OUT = "-1000"  # a removed worker's pod: the ReplicaSet deletes it before any other
+DELETION_COST, FIRST_OUT = labels.DELETION_COST, labels.FIRST_OUT
 NEW_SIZE = re.compile(r"New size: (\d+); reason: (.*)")
 HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
 
@@ -53,6 +53,7 @@ class KubernetesWorkers:
         self.started: list[str] = []
         self.draining: dict[str, str] = {}  # pod -> name: removed, not gone yet
         self.logs: dict[str, str] = {}  # pod -> the longest log read while it drained
+        self.followers: dict[str, threading.Thread] = {}  # pod -> its log's follower
         self.settled_ns: int | None = None
 
     @property
@@ -96,6 +97,8 @@ class KubernetesWorkers:
                 continue
             tracker.component(name).expected.add(pod)
             self.draining[pod] = name
+            log = self.platform.run_dir / "logs" / f"{pod}.log"
+            self.followers[pod] = self.platform.pods.follow_log(pod, "worker", log)
             ref = {"apiVersion": "v1", "kind": "Pod", "metadata": _meta(pod, self.namespace)}
             self.platform.cluster.patch(
                 ref, {"metadata": {"annotations": {DELETION_COST: FIRST_OUT}}}
@@ -133,6 +136,8 @@ class KubernetesWorkers:
         for pod in list(self.draining):
             if pod not in there:
                 del self.draining[pod]
+                continue
+            if pod in self.followers:  # its log streams into the file until it ends
                 continue
             text = self.platform.pods.logs(pod, "worker")
             if len(text) > len(self.logs.get(pod, "")):  # not the kubelet's "unable to ..."
@@ -176,6 +181,8 @@ class KubernetesWorkers:
             tracker.pod_names[name] = pod  # held: stopped on purpose, never remapped
             tracker.component(name).expected.add(pod)
             self.draining[pod] = name
+            log = self.platform.run_dir / "logs" / f"{pod}.log"
+            self.followers[pod] = self.platform.pods.follow_log(pod, "worker", log)
             self.live.remove(name)
             count -= 1
 
@@ -187,6 +194,8 @@ class KubernetesWorkers:
             self._adopt()
         while self.live:
             self.platform.stop_component(self.live.pop(), timeout=STOP_TIMEOUT_S)
+        for follower in self.followers.values():  # removed pods' logs, written to the end
+            follower.join(timeout=STOP_TIMEOUT_S)
 
     def _delete_hpa(self) -> None:
         ref = {

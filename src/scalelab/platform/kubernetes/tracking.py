@@ -277,6 +277,9 @@ class Tracker:
             "kind": "Pod",
             "metadata": {"name": pod, "namespace": namespace},
         }
+        # Should the ReplicaSet still see it when the replicas drop, it deletes this one.
+        first_out = {labels.DELETION_COST: labels.FIRST_OUT}
+        self.cluster.patch(target, {"metadata": {"annotations": first_out}})
         self.cluster.delete(target, grace_seconds=0)
         if component.name in DEPLOYMENTS:
             self._scale_down(DEPLOYMENTS[component.name])
