@@ -1,4 +1,5 @@
-"""`scalelab run examples/kubernetes.yaml` on the real cluster, through the CLI in a subprocess."""
+"""`scalelab run` of an example (examples/kubernetes.yaml unless named) on the real cluster,
+through the CLI in a subprocess."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "kubernetes.yaml"
 
 
-def run_cli(tmp_path: Path, *overrides: str) -> tuple[dict[str, Any], Path]:
+def run_cli(
+    tmp_path: Path, *overrides: str, example: Path = EXAMPLE
+) -> tuple[dict[str, Any], Path]:
     """The run's record and directory; fails the test unless the CLI made one run and exited 0."""
     env = {**os.environ, "SCALELAB_RUNS": str(tmp_path / "runs"), "COLUMNS": "200"}
     sets = [arg for override in overrides for arg in ("--set", override)]
     done = subprocess.run(
-        [sys.executable, "-m", "scalelab.cli", "run", str(EXAMPLE), *sets],
+        [sys.executable, "-m", "scalelab.cli", "run", str(example), *sets],
         capture_output=True,
         text=True,
         timeout=900,

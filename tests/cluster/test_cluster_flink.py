@@ -10,11 +10,8 @@ TaskManager pod killed mid-run is survived, and nothing is left on the cluster.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ import pytest
 
 pytest.importorskip("kubernetes")
 import pyarrow.parquet as pq  # noqa: E402
+from cluster_cli import run_cli  # noqa: E402
 
 from scalelab.platform.kubernetes import labels  # noqa: E402
 
@@ -30,23 +28,7 @@ EXAMPLE = REPO / "examples" / "flink-kubernetes.yaml"
 
 
 def run_flink(tmp_path: Path, *overrides: str) -> tuple[dict[str, Any], Path]:
-    """The run's record and directory; fails unless the CLI made one run and exited 0."""
-    env = {**os.environ, "SCALELAB_RUNS": str(tmp_path / "runs"), "COLUMNS": "200"}
-    sets = [arg for override in overrides for arg in ("--set", override)]
-    done = subprocess.run(
-        [sys.executable, "-m", "scalelab.cli", "run", str(EXAMPLE), *sets],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-        env=env,
-    )
-    output = done.stdout[-3000:] + done.stderr[-3000:]
-    runs = list((tmp_path / "runs").iterdir()) if (tmp_path / "runs").is_dir() else []
-    assert len(runs) == 1, output
-    record = json.loads((runs[0] / "run.json").read_text())
-    assert done.returncode == 0, (record.get("errors"), output)
-    return record, runs[0]
+    return run_cli(tmp_path, *overrides, example=EXAMPLE)
 
 
 def flink_metrics(run_dir: Path) -> set[str]:
