@@ -12,6 +12,7 @@ import secrets
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scalelab.platform.kubernetes import dashboards, helm, labels, monitoring
 from scalelab.platform.kubernetes.api import Cluster
@@ -125,23 +126,22 @@ class MonitoringStackOps:
         return outcome
 
 
-class StrimziOps:
-    """The Strimzi operator, watching every namespace."""
+class OperatorChartOps:
+    """One operator's pinned Helm chart: `prepare` writes its values and the install script
+    (`--dry-run` stops there), `install` runs it, `uninstall` removes the release."""
 
-    def __init__(
-        self, settings: KubernetesSpec, kube: Kube, out_dir: Path, namespace: str = "strimzi"
-    ):
-        self.chart: Chart = monitoring.strimzi_chart(settings.kafka, namespace)
+    def __init__(self, name: str, chart: Chart, values: dict[str, Any], kube: Kube, out: Path):
+        self.name = name  # of the files written, and in the notes
+        self.chart = chart
+        self.values = values
         self.kube = kube
-        self.out = out_dir
+        self.out = out
 
     def prepare(self) -> Outcome:
         outcome = Outcome()
-        values = _write(
-            self.out / "values-strimzi.yaml", to_yaml(monitoring.strimzi_values()), outcome
-        )
+        values = _write(self.out / f"values-{self.name}.yaml", to_yaml(self.values), outcome)
         outcome.commands = [self.chart.install(values, self.kube)]
-        _write(self.out / "install-strimzi.sh", helm.script(outcome.commands), outcome)
+        _write(self.out / f"install-{self.name}.sh", helm.script(outcome.commands), outcome)
         return outcome
 
     def install(self) -> Outcome:
@@ -154,8 +154,18 @@ class StrimziOps:
     def uninstall(self) -> Outcome:
         outcome = Outcome(commands=[self.chart.uninstall(self.kube)])
         if not helm.run_uninstall(outcome.commands[0]):
-            outcome.notes.append("strimzi: was not installed")
+            outcome.notes.append(f"{self.chart.release}: was not installed")
         return outcome
+
+
+class StrimziOps(OperatorChartOps):
+    """The Strimzi operator, watching every namespace."""
+
+    def __init__(
+        self, settings: KubernetesSpec, kube: Kube, out_dir: Path, namespace: str = "strimzi"
+    ):
+        chart = monitoring.strimzi_chart(settings.kafka, namespace)
+        super().__init__("strimzi", chart, monitoring.strimzi_values(), kube, out_dir)
 
 
 def clean(cluster: Cluster, namespace: str, run_id: str | None) -> list[str]:

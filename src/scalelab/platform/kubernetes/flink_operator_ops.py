@@ -12,15 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scalelab.platform.kubernetes import helm
 from scalelab.platform.kubernetes.api import Cluster
-from scalelab.platform.kubernetes.cluster_ops import Outcome, _write
+from scalelab.platform.kubernetes.cluster_ops import OperatorChartOps
 from scalelab.platform.kubernetes.config import FlinkCluster, KubernetesSpec
 from scalelab.platform.kubernetes.errors import PrerequisiteError
 from scalelab.platform.kubernetes.helm import Chart, Kube
 from scalelab.platform.kubernetes.manifests.flink_operator import API_VERSION, KIND
 from scalelab.platform.kubernetes.plan import Plan
-from scalelab.platform.kubernetes.render import to_yaml
 
 CHART = "flink-kubernetes-operator"
 RELEASE = "flink-kubernetes-operator"
@@ -56,32 +54,9 @@ def require_operator(cluster: Cluster, plan: Plan) -> None:
         )
 
 
-class FlinkOperatorOps:
+class FlinkOperatorOps(OperatorChartOps):
     """The Flink Kubernetes Operator's chart, as `settings.flink` pins it."""
 
     def __init__(self, settings: KubernetesSpec, kube: Kube, out_dir: Path):
-        self.chart = operator_chart(settings.flink)
-        self.kube = kube
-        self.out = out_dir
-
-    def prepare(self) -> Outcome:
-        outcome = Outcome()
-        values = _write(
-            self.out / "values-flink-operator.yaml", to_yaml(operator_values()), outcome
-        )
-        outcome.commands = [self.chart.install(values, self.kube)]
-        _write(self.out / "install-flink-operator.sh", helm.script(outcome.commands), outcome)
-        return outcome
-
-    def install(self) -> Outcome:
-        helm.find_helm()
-        outcome = self.prepare()
-        for command in outcome.commands:
-            helm.run(command)
-        return outcome
-
-    def uninstall(self) -> Outcome:
-        outcome = Outcome(commands=[self.chart.uninstall(self.kube)])
-        if not helm.run_uninstall(outcome.commands[0]):
-            outcome.notes.append("flink-kubernetes-operator: was not installed")
-        return outcome
+        chart = operator_chart(settings.flink)
+        super().__init__("flink-operator", chart, operator_values(), kube, out_dir)
