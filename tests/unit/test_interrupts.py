@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,24 @@ def test_ctrl_c_while_a_failed_run_cleans_up_keeps_the_failure_on_record(
         ("aborted", None),
     ]
     assert run.record.status == "aborted"
+
+
+def test_ctrl_c_as_the_run_begins_closes_its_record_aborted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A sweep saw a run stay `running` (and went on) when Ctrl-C came while the session
+    was being entered: `with` never calls __exit__ when __enter__ raises."""
+    monkeypatch.setenv("SCALELAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("SCALELAB_HOME", str(tmp_path / "state"))
+    spec = ExperimentSpec.model_validate({"name": "t", "load": {"profile": "constant", "rate": 1}})
+    run = session.RunSession(spec, None)
+
+    def interrupted() -> dict[str, str]:
+        raise KeyboardInterrupt  # where the signal landed in the CI run: reading the host
+
+    monkeypatch.setattr(session, "host_info", interrupted)
+    with pytest.raises(KeyboardInterrupt), run:
+        pytest.fail("the run must not start")
+    assert run.record.status == "aborted"
+    on_disk = json.loads((run.dir / "run.json").read_text())
+    assert on_disk["status"] == "aborted" and on_disk["ended"]

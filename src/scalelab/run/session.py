@@ -190,16 +190,20 @@ class RunSession:
 
     def __enter__(self) -> RunSession:
         self._create_dir()
-        self.record.host = host_info()
-        self.record.versions = base_versions()
-        self.record.claim()
-        if self.spec.base_dir:
-            self.record.git_commit = git_commit(self.spec.base_dir)
         if self._own_interrupts:
             self.interrupts.__enter__()
-        self.interrupts.on_force.append(self.platform.force_stop)
-        self.interrupts.on_abandon.append(self._abandon)
-        self.save()
+        try:
+            self.record.host = host_info()
+            self.record.versions = base_versions()
+            self.record.claim()
+            if self.spec.base_dir:
+                self.record.git_commit = git_commit(self.spec.base_dir)
+            self.interrupts.on_force.append(self.platform.force_stop)
+            self.interrupts.on_abandon.append(self._abandon)
+            self.save()
+        except BaseException as error:  # Ctrl-C as the run begins: `with` skips __exit__
+            self.__exit__(type(error), error, error.__traceback__)  # the record is closed
+            raise
         return self
 
     def _create_dir(self) -> None:
