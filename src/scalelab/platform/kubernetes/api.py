@@ -352,26 +352,73 @@ class PodOps:
             return ""
         return str(text)
 
-    def follow_log(self, pod: str, container: str, path: Path) -> threading.Thread:
+    def follow_log(self, pod: str, container: str, path: Path) -> LogFollower:
         """Stream a pod's log into `path` until its container ends: the last words of a pod
         that is going away (its drain and exit), which a later read would find gone."""
+        follower = LogFollower(path)
 
         def copy() -> None:
-            try:
-                response = self.core.read_namespaced_pod_log(
-                    pod, self.namespace, container=container, follow=True, _preload_content=False
-                )
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with path.open("wb") as out:
-                    for chunk in response.stream(CHUNK):
-                        out.write(chunk)
-                        out.flush()
-            except Exception:  # noqa: BLE001 - the pod may be gone already: no log to keep
+            while not follower.stopped:
+                try:
+                    response = self.core.read_namespaced_pod_log(
+                        pod,
+                        self.namespace,
+                        container=container,
+                        follow=True,
+                        _preload_content=False,
+                    )
+                except Exception as error:  # noqa: BLE001 - the pod may be gone: no log to keep
+                    if getattr(error, "status", None) != NOT_STARTED:
+                        return
+                    time.sleep(LOG_RETRY_S)  # its container is still being created
+                    continue
+                with contextlib.suppress(Exception):  # a stream cut short keeps what came
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with path.open("wb") as out:
+                        for chunk in response.stream(CHUNK):
+                            if not follower.write(out, chunk):
+                                return
                 return
 
-        follower = threading.Thread(target=copy, name=f"log-{pod}", daemon=True)
-        follower.start()
+        follower.thread = threading.Thread(target=copy, name=f"log-{pod}", daemon=True)
+        follower.thread.start()
         return follower
+
+
+NOT_STARTED = 400  # the API's answer for a container still waiting to start
+LOG_RETRY_S = 0.5
+
+
+class LogFollower:
+    """A pod's log streaming into a file; `stop()` hands the file over for good (the stream
+    itself ends only with the container, so the thread is a daemon)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def write(self, out: Any, chunk: bytes) -> bool:
+        with self._lock:
+            if self._stopped:
+                return False
+            out.write(chunk)
+            out.flush()
+            return True
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def stop(self) -> None:
+        """No write after this returns: someone else (teardown) may write the file now."""
+        with self._lock:
+            self._stopped = True
+
+    def join(self, timeout: float) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout)
 
 
 # -- portforward ------------------------------------------------------------

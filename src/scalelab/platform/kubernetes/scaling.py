@@ -22,7 +22,6 @@ workers stop. `read_hpa` turns the HPA's status and `SuccessfulRescale` events i
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -38,6 +37,7 @@ from scalelab.platform.kubernetes.manifests import Manifest
 from scalelab.platform.kubernetes.status import pod_ready, started_at
 
 if TYPE_CHECKING:
+    from scalelab.platform.kubernetes.api import LogFollower
     from scalelab.platform.kubernetes.platform import KubernetesPlatform
 
 DELETION_COST, FIRST_OUT = labels.DELETION_COST, labels.FIRST_OUT
@@ -53,7 +53,7 @@ class KubernetesWorkers:
         self.started: list[str] = []
         self.draining: dict[str, str] = {}  # pod -> name: removed, not gone yet
         self.logs: dict[str, str] = {}  # pod -> the longest log read while it drained
-        self.followers: dict[str, threading.Thread] = {}  # pod -> its log's follower
+        self.followers: dict[str, LogFollower] = {}  # pod -> its log's follower
         self.settled_ns: int | None = None
 
     @property
@@ -97,8 +97,7 @@ class KubernetesWorkers:
                 continue
             tracker.component(name).expected.add(pod)
             self.draining[pod] = name
-            log = self.platform.run_dir / "logs" / f"{pod}.log"
-            self.followers[pod] = self.platform.pods.follow_log(pod, "worker", log)
+            self._follow_log(pod)
             ref = {"apiVersion": "v1", "kind": "Pod", "metadata": _meta(pod, self.namespace)}
             self.platform.cluster.patch(
                 ref, {"metadata": {"annotations": {DELETION_COST: FIRST_OUT}}}
@@ -159,8 +158,9 @@ class KubernetesWorkers:
             self._drop_removed(len(self.live) - n)
         tracker = self.platform.tracker
         for name in self.live:  # each name takes its pod as soon as it runs, so that the
-            if name not in tracker.pod_names:  # one the HPA removes later is known by name
-                tracker.pod_for(name)
+            pod = tracker.pod_names.get(name) or tracker.pod_for(name)  # one the HPA removes
+            if pod is not None:  # later is known by name, and its log is followed from now:
+                self._follow_log(pod)  # the HPA's pick may drain and go between two reads
         if self.draining:
             self._save_draining_logs(self._pods())
 
@@ -181,8 +181,7 @@ class KubernetesWorkers:
             tracker.pod_names[name] = pod  # held: stopped on purpose, never remapped
             tracker.component(name).expected.add(pod)
             self.draining[pod] = name
-            log = self.platform.run_dir / "logs" / f"{pod}.log"
-            self.followers[pod] = self.platform.pods.follow_log(pod, "worker", log)
+            self._follow_log(pod)
             self.live.remove(name)
             count -= 1
 
@@ -192,10 +191,19 @@ class KubernetesWorkers:
         if self.platform.plan.settings.autoscaling.enabled:
             self._delete_hpa()
             self._adopt()
+        kept = {self.platform.tracker.pod_names.get(name) for name in self.live}
         while self.live:
             self.platform.stop_component(self.live.pop(), timeout=STOP_TIMEOUT_S)
-        for follower in self.followers.values():  # removed pods' logs, written to the end
-            follower.join(timeout=STOP_TIMEOUT_S)
+        for pod, follower in self.followers.items():
+            if pod in kept:  # kept for its files: the teardown saves its whole log
+                follower.stop()
+            else:  # removed: its log, written to its end
+                follower.join(timeout=STOP_TIMEOUT_S)
+
+    def _follow_log(self, pod: str) -> None:
+        if pod not in self.followers:
+            log = self.platform.run_dir / "logs" / f"{pod}.log"
+            self.followers[pod] = self.platform.pods.follow_log(pod, "worker", log)
 
     def _delete_hpa(self) -> None:
         ref = {
