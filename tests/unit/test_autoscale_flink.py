@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
 from scalelab.autoscale.controller import RESCALE_TIMEOUT_S, Controller
 from scalelab.autoscale.flink import FlinkParallelism, Slots, rescale_progress
 from scalelab.autoscale.flink_prom import FlinkReader, Sample, busiest_vertex, flink_readings
 from scalelab.autoscale.policy import make_policy
 from scalelab.autoscale.signals import Signals
-from scalelab.platform.local.flink_job import Rescale
+from scalelab.platform.local.flink_job import FlinkJob, Rescale
+from scalelab.platform.local.flink_rest import JobState
 from scalelab.spec.autoscale import AutoscalerSpec
 
 FRAMES = "Source-_source_-_frames_-_sink-_Writer_-_sink-_Committer"  # as the exporter names it
@@ -72,6 +73,36 @@ def test_a_rescale_completes_at_the_first_checkpoint_at_the_new_parallelism() ->
         200,
         300,
     )
+
+
+class CooldownRest:
+    """A job's REST answers while the adaptive scheduler holds a rescale in its cooldown: the
+    job keeps running and checkpointing at the old parallelism, then restarts at the new one."""
+
+    def __init__(self, completed: int) -> None:
+        self.completed = completed
+        self.parallelism = 1
+
+    def job_state(self, job_id: str) -> JobState:
+        running = {"RUNNING": self.parallelism}
+        return JobState("RUNNING", running, {FRAMES: self.parallelism})
+
+    def checkpoints(self, job_id: str) -> dict[str, Any]:
+        return {"counts": {"completed": self.completed}}
+
+
+def test_checkpoints_taken_before_the_restart_do_not_complete_a_rescale() -> None:
+    rest = CooldownRest(completed=3)
+    job = FlinkJob(cast(Any, rest), cast(Any, None), cast(Any, None), job_id="j", parallelism=1)
+    change = Rescale("adaptive", 1, 2, requested_ns=1, job_id="j", checkpoints_before=3)
+    job.rescales.append(change)
+    rest.completed = 5  # two checkpoints at parallelism 1 during the cooldown
+    assert job.poll() == [] and change.effective_ns is None
+    rest.parallelism = 2  # restarted: every task RUNNING at 2, no checkpoint at 2 yet
+    assert job.poll() == [] and change.effective_ns is not None
+    assert change.completed_ns is None
+    rest.completed = 6  # the first checkpoint at parallelism 2
+    assert job.poll() == [change] and change.completed_ns is not None
 
 
 class Job:

@@ -178,6 +178,10 @@ class FlinkJob:
                 continue
             if change.effective_ns is None and self._at_parallelism(change.target):
                 change.effective_ns = time.time_ns()
+                # Checkpoints counted so far ran at the old parallelism: the adaptive
+                # scheduler keeps the job running (and checkpointing) through its cooldown
+                # before it restarts it. Only a later one proves the new tasks committed.
+                change.checkpoints_before = self.completed_checkpoints()
             if (
                 change.effective_ns is not None
                 and self.completed_checkpoints() > change.checkpoints_before
