@@ -355,7 +355,7 @@ class PodOps:
     def follow_log(self, pod: str, container: str, path: Path) -> LogFollower:
         """Stream a pod's log into `path` until its container ends: the last words of a pod
         that is going away (its drain and exit), which a later read would find gone."""
-        follower = LogFollower(path)
+        follower = LogFollower()
 
         def copy() -> None:
             while not follower.stopped:
@@ -393,8 +393,7 @@ class LogFollower:
     """A pod's log streaming into a file; `stop()` hands the file over for good (the stream
     itself ends only with the container, so the thread is a daemon)."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self) -> None:
         self.thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stopped = False
