@@ -7,7 +7,7 @@ IMAGE_CONTAINERD := $(CURDIR)/.cluster/run/containerd.sock
 
 .PHONY: image image-import
 
-image: venv
+image: venv cluster-deps
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO $(BIN)/python image/build.py --output $(IMAGE_TAR)
 	@$(MAKE) --no-print-directory image-import

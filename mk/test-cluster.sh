@@ -29,13 +29,32 @@ bring_down() {
 	timed "make cluster-down" $MAKE --no-print-directory cluster-down || return 1
 	timed "make cluster-check-clean" $MAKE --no-print-directory cluster-check-clean
 }
-trap 'bring_down; exit 130' INT TERM
+image_build=""
+kill_tree() { # kill_tree PID: a background build and everything it started
+	local child
+	for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+	kill -TERM "$1" 2>/dev/null
+}
+trap '[ -n "$image_build" ] && kill_tree "$image_build"; bring_down; exit 130' INT TERM
 
-# The image first, while no cluster competes for the CPU; imported once the cluster runs.
-timed "make image (build)" $MAKE --no-print-directory image || { bring_down; exit 1; }
-if ! $was_up; then
-	timed "make cluster (build and start)" $MAKE --no-print-directory cluster \
-		|| { bring_down; exit 1; }
+# The Debian packages first (apt allows one install at a time). Then the image and the
+# cluster's binaries are built side by side, before any cluster competes for the CPU: on a
+# fresh machine both are long Go builds, and debootstrap and module downloads mostly wait on
+# the network, so each fills the cores the other leaves idle. The image is imported once
+# the cluster runs.
+timed "make cluster-deps" $MAKE --no-print-directory cluster-deps || exit 1
+if $was_up; then
+	timed "make image (build)" $MAKE --no-print-directory image || exit 1
+else
+	timed "make image (build)" $MAKE --no-print-directory image &
+	image_build=$!
+	timed "make cluster-build" $MAKE --no-print-directory cluster-build
+	cluster_built=$?
+	image_built=0
+	wait "$image_build" || image_built=1
+	image_build=""
+	[ "$image_built" = 0 ] && [ "$cluster_built" = 0 ] || exit 1
+	timed "make cluster (start)" $MAKE --no-print-directory cluster || { bring_down; exit 1; }
 	timed "make image-import" $MAKE --no-print-directory image-import || { bring_down; exit 1; }
 fi
 

@@ -17,6 +17,7 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,7 +215,15 @@ def docker_archive(binary: bytes, tag: str, entrypoint: list[str]) -> bytes:
 
 
 def build_all(layout: Layout, say: Callable[[str], None]) -> None:
-    """Every binary the cluster runs, plus the pause image."""
-    for target in GO_TARGETS:
-        build_go(layout, target, say)
+    """Every binary the cluster runs, plus the pause image.
+
+    The Go builds run side by side: one `go build` leaves cores idle while it downloads
+    modules, links, or waits on a long chain of packages, and another fills them. A failed
+    build fails the whole only after the others have finished (their results are kept).
+    """
+    with ThreadPoolExecutor(max_workers=len(GO_TARGETS)) as pool:
+        builds = [pool.submit(build_go, layout, target, say) for target in GO_TARGETS]
+    failed = [error for b in builds if (error := b.exception()) is not None]
+    if failed:
+        raise failed[0]
     build_pause(layout, say)
