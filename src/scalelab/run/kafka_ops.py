@@ -28,6 +28,15 @@ from scalelab.errors import ComponentError, ScalelabError
 from scalelab.spec.models import BrokerSpec
 
 REQUEST_TIMEOUT_S = 5.0
+# librdkafka aborts the process ("rd_kafka_enq_once_del_source_return: Assertion
+# `eonce->refcnt > 0' failed", librdkafka issue #4605, open in 2.16) when a coordinator
+# admin request (describe or alter a group) times out while one of its broker requests is
+# still in flight, and that request ends later. Seen here once, on a cluster, just after a
+# broker restart, while the group coordinator was loading. So such a request may wait far
+# longer than any broker request can (the admin client's socket timeout); the orchestrator
+# still waits only REQUEST_TIMEOUT_S for its answer and leaves the rest to finish alone.
+ADMIN_SOCKET_TIMEOUT_MS = 10_000
+GROUP_REQUEST_TIMEOUT_S = 30.0
 CLOSE_TIMEOUT_S = 10.0
 LEADER_MOVING = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
@@ -89,7 +98,11 @@ class KafkaAdmin:
         # quiet: failures reach us as exceptions from the futures, and the connection log
         # would otherwise spill over the live view after teardown
         self._client: AdminClient | None = AdminClient(
-            {"bootstrap.servers": bootstrap, "log_level": 0}
+            {
+                "bootstrap.servers": bootstrap,
+                "log_level": 0,
+                "socket.timeout.ms": ADMIN_SOCKET_TIMEOUT_MS,
+            }
         )
 
     @property
@@ -170,7 +183,9 @@ def create_topics(
         for name, n in [*wanted.items(), (broker.dead_letter_topic, 1)]
     ]
     with broker_call("create topics"):
-        futures = client.client.create_topics(topics, operation_timeout=30)
+        futures = client.client.create_topics(
+            topics, operation_timeout=30, request_timeout=GROUP_REQUEST_TIMEOUT_S + 10
+        )
     for name, future in futures.items():
         try:
             future.result()
@@ -200,7 +215,7 @@ def commit_offsets(client: KafkaAdmin, group: str, topic: str, offsets: Mapping[
     request = [ConsumerGroupTopicPartitions(group, parts)]
     with broker_call(f"commit start offsets of {topic} for {group}"):
         futures = client.client.alter_consumer_group_offsets(
-            request, request_timeout=REQUEST_TIMEOUT_S * 2
+            request, request_timeout=GROUP_REQUEST_TIMEOUT_S
         )
         futures[group].result(timeout=REQUEST_TIMEOUT_S * 3)
 
@@ -217,7 +232,9 @@ class GroupMember:
 def describe_group(client: KafkaAdmin, group: str) -> list[GroupMember] | None:
     """The group's members; None when the broker did not answer in time (or no group yet)."""
     try:
-        future = client.client.describe_consumer_groups([group], request_timeout=REQUEST_TIMEOUT_S)
+        future = client.client.describe_consumer_groups(
+            [group], request_timeout=GROUP_REQUEST_TIMEOUT_S
+        )
         description = future[group].result(timeout=REQUEST_TIMEOUT_S)
     except (KafkaException, TimeoutError):
         return None
