@@ -9,6 +9,7 @@ deletes what it made by the run's label, so tests never see each other.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 KUBECONFIG = REPO / ".cluster" / "kubeconfig"
 EXAMPLE = REPO / "examples" / "kubernetes.yaml"
 IMAGE = f"scalelab.local/scalelab:{__version__}"
+IMAGE_LISTED_WITHIN_S = 30.0
 
 
 def _ready(node: dict[str, Any]) -> bool:
@@ -50,17 +52,26 @@ def cluster() -> Any:
 
 @pytest.fixture(scope="session")
 def image(cluster: Any) -> str:
-    """The component image, as the node's containerd holds it."""
-    nodes = cluster.list("v1", "Node", None, "")
-    names = {
+    """The component image, as the node's containerd holds it.
+
+    The kubelet lists a new image in the node's status at its next status update (every
+    10 s), so an image imported just before the tests is waited for, that long and a bit.
+    """
+    deadline = time.monotonic() + IMAGE_LISTED_WITHIN_S
+    while IMAGE not in _node_images(cluster):
+        if time.monotonic() > deadline:
+            missing(f"the node has no {IMAGE} (run `make image`)")
+        time.sleep(1.0)
+    return IMAGE
+
+
+def _node_images(cluster: Any) -> set[str]:
+    return {
         name
-        for node in nodes
+        for node in cluster.list("v1", "Node", None, "")
         for held in (node.get("status") or {}).get("images", [])
         for name in held.get("names") or []
     }
-    if IMAGE not in names:
-        missing(f"the node has no {IMAGE} (run `make image`)")
-    return IMAGE
 
 
 @pytest.fixture
