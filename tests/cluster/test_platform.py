@@ -49,8 +49,7 @@ def workers_running(plan: Plan, command: list[str], replicas: int) -> list[dict[
         obj["spec"]["replicas"] = replicas
         container = obj["spec"]["template"]["spec"]["containers"][0]
         container.update(command=command, args=[], resources=copy.deepcopy(SMALL))
-        # The producer's own readiness probe stays: without one, the failing container
-        # counts as ready for the moment it runs, and the Job's `ready` can show it.
+        del container["readinessProbe"]  # the stand-in serves no /metrics
     return objects
 
 
@@ -131,7 +130,8 @@ def test_a_failing_job_is_never_ready_and_the_error_names_it(
         container = job["spec"]["template"]["spec"]["containers"][0]
         container.update(command=["/bin/sh", "-c", f"exit {code}"], args=[])
         container["resources"] = copy.deepcopy(SMALL)
-        del container["readinessProbe"]
+        # The producer's own readiness probe stays: without one, the failing container
+        # counts as ready for the moment it runs, and the Job's `ready` can show it.
         job["spec"]["template"]["metadata"]["labels"][labels.COMPONENT] = name
         cluster.apply(job)
         jobs[name] = job
