@@ -37,6 +37,7 @@ REQUEST_TIMEOUT_S = 5.0
 # still waits only REQUEST_TIMEOUT_S for its answer and leaves the rest to finish alone.
 ADMIN_SOCKET_TIMEOUT_MS = 10_000
 GROUP_REQUEST_TIMEOUT_S = 30.0
+CREATE_TOPICS_REQUEST_TIMEOUT_S = 40.0  # above its 30 s operation timeout
 CLOSE_TIMEOUT_S = 10.0
 LEADER_MOVING = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
@@ -184,7 +185,7 @@ def create_topics(
     ]
     with broker_call("create topics"):
         futures = client.client.create_topics(
-            topics, operation_timeout=30, request_timeout=GROUP_REQUEST_TIMEOUT_S + 10
+            topics, operation_timeout=30, request_timeout=CREATE_TOPICS_REQUEST_TIMEOUT_S
         )
     for name, future in futures.items():
         try:
