@@ -186,6 +186,26 @@ def test_controller_holds_while_a_rescale_is_not_complete() -> None:
     assert ctl.decide(Signals(5, 2, lag=100)).action == "held"
 
 
+def test_a_capacity_reading_inside_the_first_window_is_held_not_acted_on() -> None:
+    """At 3 s the 5 s window still holds the workers' start-up: busy, with few messages
+    through them, so DS2 underestimates them (the real Flink test's flake: 3 subtasks
+    wanted at 5 frames/s). A lag threshold reads no busy time and is not held."""
+    start_up = Signals(3, 1, arrival_rate=5, processed_rate=3, lag=5, busy=(0.9,))
+    r = Replicas(1)
+    ds2 = controller(r, policy="ds2", window=5)
+    held = ds2.decide(start_up)
+    assert (held.wanted, held.action, r.calls) == (3, "held", [])
+    assert "rate window reaches back before the load" in held.reason
+    loaded = Signals(6, 1, arrival_rate=40, processed_rate=20, lag=90, busy=(0.9,))
+    acted = ds2.decide(loaded)  # the window now holds only the load
+    assert acted.action == "scale-up" and r.calls == [acted.target]
+
+    lag = controller(Replicas(1), policy="threshold", lag_high=10, window=5)
+    assert lag.decide(Signals(3, 1, lag=100)).action == "scale-up"
+    empty = controller(Replicas(0), policy="ds2", min=0, window=5)
+    assert empty.decide(Signals(1, 0, arrival_rate=5, lag=5)).action == "scale-up"
+
+
 def test_reaction_runs_from_the_first_wish_to_the_completed_rescale() -> None:
     """Held wishes count: a scale-up wanted at t=0, held by the cooldown, done at t=12."""
     from scalelab.autoscale.decisions import Decision

@@ -6,6 +6,12 @@ job's parallelism: no consumer group shows it), until the actuator says so; the 
 runs from that completion, so a policy never judges a scale whose rebalance is still
 going on. An actuator with bounds of its own (a Flink job's slots) clamps the target
 further, and the decision's reason says so.
+
+A policy that measures capacity (busy time, CPU) is held for one rate window after the
+load starts, as the Flink operator waits for a full metrics window after a job starts:
+the window would still hold the workers' start-up, which makes them look busier per
+message than they are (seen: DS2 asking for 3 subtasks at 5 frames/s, 3 s in). Starting
+a first worker where there is none is never held.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class Controller:
         self.decisions: list[Decision] = []
         self.pending: Pending | None = None
         self.quiet_until = 0.0  # elapsed seconds before which no new rescale is made
+        self.warm_until = spec.window if policy.measures_capacity else 0.0
 
     def decide(self, signals: Signals) -> Decision:
         want = self.policy.decide(signals)
@@ -80,6 +87,11 @@ class Controller:
             return "held", f"{reason}; held: the last rescale is not complete"
         if target != s.current and s.elapsed < self.quiet_until:
             return "held", f"{reason}; held: cooldown until {self.quiet_until:.1f} s"
+        if target != s.current and s.current > 0 and s.elapsed < self.warm_until:
+            return "held", (
+                f"{reason}; held: until {self.warm_until:.1f} s the {self.spec.window:g} s "
+                "rate window reaches back before the load, into the workers' start-up"
+            )
         if target > s.current:
             return "scale-up", reason
         if target < s.current:

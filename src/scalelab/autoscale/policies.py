@@ -19,6 +19,7 @@ class Hpa:
     """Kubernetes' HPA rule on CPU: desired = ceil(current × utilisation ÷ target)."""
 
     name = "hpa"
+    measures_capacity = True
 
     def __init__(self, spec: AutoscalerSpec):
         self.spec = spec
@@ -65,6 +66,7 @@ class Ds2:
     `target_utilisation` of each worker's true rate."""
 
     name = "ds2"
+    measures_capacity = True
 
     def __init__(self, spec: AutoscalerSpec):
         self.spec = spec
@@ -94,6 +96,7 @@ class Transscale:
     scale and add one; at or below it: the least replicas the fitted model says suffice."""
 
     name = "transscale"
+    measures_capacity = True
 
     def __init__(self, spec: AutoscalerSpec):
         self.spec = spec
@@ -141,6 +144,7 @@ class Threshold:
     """Lag or p95 latency above its high mark: add `step`; below its low mark: remove one step."""
 
     name = "threshold"
+    measures_capacity = False
 
     def __init__(self, spec: AutoscalerSpec):
         self.spec = spec
@@ -179,6 +183,7 @@ class Schedule:
     """Fixed changes at given times (Scalehub's step strategies)."""
 
     name = "schedule"
+    measures_capacity = False
 
     def __init__(self, spec: AutoscalerSpec):
         self.steps = sorted(spec.steps, key=lambda step: step.at)

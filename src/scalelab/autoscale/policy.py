@@ -24,6 +24,11 @@ class Want:
 
 class Policy(Protocol):
     name: str
+    # True where the policy judges what a worker can do from its busy time or CPU over
+    # the rate window: start-up work (a JVM loading classes, a model loading, a task
+    # restoring) inflates both before any message arrives, so the controller holds its
+    # rescales until the window lies wholly inside the load.
+    measures_capacity: bool
 
     def decide(self, signals: Signals) -> Want: ...
 
