@@ -2,8 +2,9 @@
 # from the pinned Go modules in cluster/, state under .cluster/, processes run as root.
 # Contract: .cluster/kubeconfig, .cluster/bin/kubectl, .cluster/run/containerd.sock.
 CLUSTER_PY := $(BIN)/python -m scalelab.localcluster
+# skopeo reads the image archive as a registry tool does (tests/image, docs/images.md).
 CLUSTER_DEBS := containerd runc containernetworking-plugins iptables conntrack openssl \
-	debootstrap gcc libc6-dev iproute2 kmod
+	debootstrap gcc libc6-dev iproute2 kmod skopeo
 CLUSTER_SUDO = $$( [ "$$(id -u)" = 0 ] || echo sudo )
 
 .PHONY: cluster cluster-down cluster-status cluster-check-clean cluster-build cluster-deps

@@ -15,9 +15,8 @@ import subprocess
 import time
 import urllib.request
 
-import pytest
-
 import scalelab
+from needs_cluster import missing
 
 from .imagefs import Image, Rootfs
 
@@ -49,7 +48,7 @@ def test_config_runs_as_scalelab_with_the_venv_first_on_path(image: Image) -> No
 
 def test_skopeo_finds_the_tag_and_layers(image: Image) -> None:
     if not shutil.which("skopeo"):
-        pytest.skip("skopeo is not installed (apt-get install skopeo)")
+        missing("skopeo is not installed (make cluster-deps)")
     # Naming the tag makes skopeo look it up in the archive's manifest.
     out = subprocess.run(
         ["skopeo", "inspect", f"docker-archive:{image.path}:{TAG}"],
