@@ -236,4 +236,6 @@ def test_reaction_runs_from_the_first_wish_to_the_completed_rescale() -> None:
         row(15, 2, 2, "none"),
     ]
     assert reaction_seconds(rows) == [7.0]
+    lapsed = [row(3, 1, 3, "held"), row(6, 1, 1, "none"), *rows[1:]]  # held in start-up
+    assert reaction_seconds(lapsed) == [7.0]
     assert replica_seconds([(0, 1), (10, 2), (20, 2)]) == 30

@@ -39,11 +39,14 @@ def autoscale_summary(
 
 def reaction_seconds(decisions: list[Decision]) -> list[float]:
     """Per completed scale-up: from the first decision that wanted more replicas than
-    were running (held or not) to the rescale's completion."""
+    were running (held or not) to the rescale's completion. A wish that lapses before
+    it is acted on (one held at the start, then no longer wanted) starts nothing."""
     out: list[float] = []
     first_want: int | None = None
     for d in decisions:
-        if first_want is None and d.target > d.current:
+        if d.target <= d.current:
+            first_want = None
+        elif first_want is None:
             first_want = d.time_ns
         if d.action == "scale-up" and d.completed_ns is not None and first_want is not None:
             out.append(round((d.completed_ns - first_want) / 1e9, 3))
