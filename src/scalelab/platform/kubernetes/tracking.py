@@ -281,9 +281,10 @@ class Tracker:
         first_out = {labels.DELETION_COST: labels.FIRST_OUT}
         self.cluster.patch(target, {"metadata": {"annotations": first_out}})
         self.cluster.delete(target, grace_seconds=0)
+        lowered = ""
         if component.name in DEPLOYMENTS:
-            self._scale_down(DEPLOYMENTS[component.name])
-        detail = f"{name}: pod {pod} deleted at once, not replaced"
+            lowered = self._scale_down(DEPLOYMENTS[component.name])
+        detail = f"{name}: pod {pod} deleted at once, not replaced{lowered}"
         self.events.append(PlatformEvent("pod-killed", detail, name))
 
     def _save_log(self, pod: str, container: str) -> None:
@@ -295,18 +296,20 @@ class Tracker:
         except OSError:
             return
 
-    def _scale_down(self, deployment: str) -> None:
-        self._decrement("apps/v1", "Deployment", deployment, "replicas", 0)
+    def _scale_down(self, deployment: str) -> str:
+        """Lowers the Deployment (and an HPA's minimum) by one; says what it changed."""
+        lowered = self._decrement("apps/v1", "Deployment", deployment, "replicas", 0)
         if deployment == labels.WORKERS and self.plan.settings.autoscaling.enabled:
             self._decrement(
                 "autoscaling/v2", "HorizontalPodAutoscaler", deployment, "minReplicas", 1
             )
+        return lowered
 
-    def _decrement(self, api_version: str, kind: str, name: str, key: str, floor: int) -> None:
+    def _decrement(self, api_version: str, kind: str, name: str, key: str, floor: int) -> str:
         """Lower a count in an object's spec by one (read, then patch: one kill at a time)."""
         found = self.cluster.get(api_version, kind, name, self.plan.namespace)
         if found is None:
-            return
+            return f" ({kind} {name} not found: {key} unchanged)"
         count = int((found.get("spec") or {}).get(key, 1))
         ref = {
             "apiVersion": api_version,
@@ -314,6 +317,7 @@ class Tracker:
             "metadata": {"name": name, "namespace": self.plan.namespace},
         }
         self.cluster.patch(ref, {"spec": {key: max(floor, count - 1)}})
+        return f" ({kind} {name} {key} {count} → {max(floor, count - 1)})"
 
     def collect_outputs(self, timeout: float = 60.0) -> None:
         """At teardown: stop what still runs and has files to give (a failed run's data too)."""
