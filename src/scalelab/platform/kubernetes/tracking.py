@@ -281,10 +281,9 @@ class Tracker:
         first_out = {labels.DELETION_COST: labels.FIRST_OUT}
         self.cluster.patch(target, {"metadata": {"annotations": first_out}})
         self.cluster.delete(target, grace_seconds=0)
-        lowered = ""
+        detail = f"{name}: pod {pod} deleted at once, not replaced"
         if component.name in DEPLOYMENTS:
-            lowered = self._scale_down(DEPLOYMENTS[component.name])
-        detail = f"{name}: pod {pod} deleted at once, not replaced{lowered}"
+            detail += f" ({self._scale_down(DEPLOYMENTS[component.name])})"
         self.events.append(PlatformEvent("pod-killed", detail, name))
 
     def _save_log(self, pod: str, container: str) -> None:
@@ -306,18 +305,20 @@ class Tracker:
         return lowered
 
     def _decrement(self, api_version: str, kind: str, name: str, key: str, floor: int) -> str:
-        """Lower a count in an object's spec by one (read, then patch: one kill at a time)."""
+        """Lower a count in an object's spec by one (read, then patch: one kill at a time);
+        says what it changed."""
         found = self.cluster.get(api_version, kind, name, self.plan.namespace)
         if found is None:
-            return f" ({kind} {name} not found: {key} unchanged)"
+            return f"{kind} {name} not found: {key} unchanged"
         count = int((found.get("spec") or {}).get(key, 1))
         ref = {
             "apiVersion": api_version,
             "kind": kind,
             "metadata": {"name": name, "namespace": self.plan.namespace},
         }
-        self.cluster.patch(ref, {"spec": {key: max(floor, count - 1)}})
-        return f" ({kind} {name} {key} {count} → {max(floor, count - 1)})"
+        lowered = max(floor, count - 1)
+        self.cluster.patch(ref, {"spec": {key: lowered}})
+        return f"{kind} {name} {key} {count} → {lowered}"
 
     def collect_outputs(self, timeout: float = 60.0) -> None:
         """At teardown: stop what still runs and has files to give (a failed run's data too)."""
